@@ -1,0 +1,133 @@
+"""The `results.json` schema shared by the LLM and classifier tracks, and the statistics every metric carries.
+
+results.json = {schema_version, config, env, conventions, cost, metrics, oracle}; each metric is
+{value, ci_low, ci_high, n, per_item}. The report module reads only these files.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import platform
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write_json
+
+SCHEMA_VERSION = 1
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    stat: Callable[[np.ndarray], float] = np.mean,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = 0.95,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of `stat` over items: resample items with replacement `resamples` times.
+
+    One item (or none) gives a degenerate interval equal to the statistic itself (nan for none).
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return (math.nan, math.nan)
+    if x.size == 1:
+        v = float(stat(x))
+        return (v, v)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(resamples, x.size))  # (B, n)
+    stats = np.array([stat(x[row]) for row in idx]) if stat is not np.mean else x[idx].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    return (float(np.quantile(stats, alpha)), float(np.quantile(stats, 1.0 - alpha)))
+
+
+def metric(
+    per_item: Sequence[float],
+    aggregate: Callable[[np.ndarray], float] = np.mean,
+    value: float | None = None,
+    ci: bool = True,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A metric entry: aggregate value, its 95% bootstrap CI, n and the per-item values."""
+    x = np.asarray(per_item, dtype=float)
+    v = float(aggregate(x)) if value is None and x.size else (math.nan if value is None else float(value))
+    lo, hi = bootstrap_ci(x, aggregate) if ci else (math.nan, math.nan)
+    entry = {"value": v, "ci_low": lo, "ci_high": hi, "n": int(x.size), "per_item": [float(t) for t in x]}
+    entry.update(extra)
+    return entry
+
+
+def scalar(value: float, **extra: Any) -> dict[str, Any]:
+    """A metric with no per-item values of its own (e.g. a p-value over two samples)."""
+    entry = {"value": float(value), "ci_low": None, "ci_high": None, "n": extra.pop("n", None), "per_item": []}
+    entry.update(extra)
+    return entry
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def env_info(seed: int | None = None, device: str | None = None) -> dict[str, Any]:
+    import torch
+
+    pkgs = ["obliviate", "torch", "transformers", "accelerate", "peft", "datasets", "tokenizers", "scikit-learn",
+            "scipy", "rouge-score", "numpy"]
+    return {
+        "versions": {p: _version(p) for p in pkgs},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        "torch_threads": torch.get_num_threads(),
+        "seed": seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _clean(obj: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _clean(obj.item())
+    return obj
+
+
+def build_results(
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    conventions: dict[str, str] | None = None,
+    cost: dict[str, Any] | None = None,
+    oracle: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    out = {
+        "schema_version": SCHEMA_VERSION,
+        "config": config,
+        "env": env or env_info(),
+        "conventions": conventions or {},
+        "cost": cost or {},
+        "metrics": metrics,
+        "oracle": oracle or {},
+    }
+    out.update(extra)
+    return _clean(out)
+
+
+def write_results(path, results: dict[str, Any]) -> None:
+    missing = {"schema_version", "config", "env", "conventions", "cost", "metrics", "oracle"} - set(results)
+    if missing:
+        raise ValueError(f"{path}: results lack required keys {sorted(missing)}")
+    atomic_write_json(path, _clean(results))
