@@ -1,0 +1,107 @@
+"""Forward passes that every stage shares: per-token log-probs of the labels, and batched greedy generation.
+
+Shapes: a batch is (B, T); log-probs are shifted, so position t scores label t+1 given tokens ≤ t: (B, T-1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedTokenizerBase
+
+from .encode import IGNORE
+
+
+@dataclass
+class ForwardOut:
+    logp: torch.Tensor  # (B, T-1) log p(label) at answer positions, 0 elsewhere
+    mask: torch.Tensor  # (B, T-1) bool, True on scored (answer) positions
+    logits: torch.Tensor | None = None  # (B, T-1, V), aligned with logp
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # each (B, T, d); [0] = embeddings
+
+    @property
+    def seq_nll(self) -> torch.Tensor:
+        """(B,) summed NLL of each sequence's answer tokens."""
+        return -self.logp.sum(dim=1)
+
+    @property
+    def n_tokens(self) -> torch.Tensor:
+        """(B,) number of answer tokens."""
+        return self.mask.sum(dim=1)
+
+
+def logprobs_from_logits(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shifted label log-probs (B, T-1) and their mask from logits (B, T, V) and labels (B, T)."""
+    logits = logits[:, :-1].float()
+    target = labels[:, 1:]
+    mask = target != IGNORE
+    logp = torch.gather(F.log_softmax(logits, dim=-1), 2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return logp * mask, mask
+
+
+def forward_logprobs(model, batch: dict[str, torch.Tensor], return_logits: bool = False,
+                     output_hidden_states: bool = False) -> ForwardOut:
+    device = next(model.parameters()).device
+    out = model(
+        input_ids=batch["input_ids"].to(device),
+        attention_mask=batch["attention_mask"].to(device),
+        output_hidden_states=output_hidden_states,
+    )
+    logp, mask = logprobs_from_logits(out.logits, batch["labels"].to(device))
+    return ForwardOut(
+        logp=logp,
+        mask=mask,
+        logits=out.logits[:, :-1] if return_logits else None,
+        hidden_states=out.hidden_states if output_hidden_states else None,
+    )
+
+
+def token_logprobs(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    out = forward_logprobs(model, batch)
+    return out.logp, out.mask
+
+
+def _cut(text: str, stop_strings: list[str] | None) -> str:
+    for s in stop_strings or []:
+        i = text.find(s)
+        if i >= 0:
+            text = text[:i]
+    return text.strip()
+
+
+@torch.no_grad()
+def greedy_generate(
+    model,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts_ids: list[list[int]],
+    max_new_tokens: int,
+    batch_size: int = 32,
+    stop_strings: list[str] | None = None,
+) -> list[str]:
+    """Greedy continuations of token-id prompts: left padding, KV cache, prompts batched by similar length."""
+    if not prompts_ids:
+        return []
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    order = sorted(range(len(prompts_ids)), key=lambda i: len(prompts_ids[i]))
+    texts: list[str] = [""] * len(prompts_ids)
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(prompts_ids[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            p = prompts_ids[i]
+            ids[row, width - len(p):] = torch.tensor(p)
+            mask[row, width - len(p):] = 1
+        out = model.generate(
+            input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+            do_sample=False, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, use_cache=True,
+        )
+        for row, i in enumerate(idx):
+            texts[i] = _cut(tokenizer.decode(out[row, width:], skip_special_tokens=True), stop_strings)
+    model.train(was_training)
+    return texts
