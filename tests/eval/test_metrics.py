@@ -1,0 +1,148 @@
+"""Known-answer tests of the pure metrics: every expected value is derived by hand in the docstring."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.testing import assert_close
+
+from obliviate.errors import DataError, ObliviateError
+from obliviate.eval import knowledge, memorization, privacy, stats
+from obliviate.eval.rouge import rouge_l_f1, rouge_l_recall
+from obliviate.results import bootstrap_ci
+
+
+def close(actual, expected, tol=1e-9):
+    assert_close(torch.tensor(float(actual), dtype=torch.float64),
+                 torch.tensor(float(expected), dtype=torch.float64), atol=tol, rtol=0)
+
+
+def test_rouge_l_recall_and_f1():
+    """ref "the cat sat on the mat" (6 words), pred "the cat on mat": LCS = "the cat on mat" = 4 words.
+    recall = 4/6; precision = 4/4; F1 = 2·1·(2/3) / (1 + 2/3) = 0.8."""
+    close(rouge_l_recall("the cat on mat", "the cat sat on the mat"), 4 / 6)
+    close(rouge_l_f1("the cat on mat", "the cat sat on the mat"), 0.8)
+
+
+def test_rouge_stemmer_only_for_recall():
+    """pred "the dogs were running", ref "the dog runs". Stemmed: "the dog were run" vs "the dog run": LCS 3 of 3
+    reference words → recall 1. Unstemmed: LCS = "the" → P = 1/4, R = 1/3, F1 = 2·(1/12)/(7/12) = 2/7."""
+    close(rouge_l_recall("the dogs were running", "the dog runs"), 1.0)
+    close(rouge_l_f1("the dogs were running", "the dog runs"), 2 / 7)
+
+
+def test_auc_counts_pairs():
+    """members [0.9, 0.8, 0.3], non-members [0.5, 0.1]: of 6 pairs only (0.3, 0.5) is misordered → 5/6.
+    A tie counts 1/2: members [0.5], non-members [0.5, 0.1] → (0.5 + 1)/2 = 0.75."""
+    close(stats.auc([0.9, 0.8, 0.3], [0.5, 0.1]), 5 / 6)
+    close(stats.auc([0.5], [0.5, 0.1]), 0.75)
+    with pytest.raises(ObliviateError, match="non-member"):
+        stats.auc([1.0], [])
+
+
+def test_ks_pvalue():
+    """[1,2,3] vs [4,5,6]: D = 1. Exact two-sided p: of the C(6,3) = 20 equally likely splits, 2 reach D = 1 (all of
+    one sample below all of the other, either way) → p = 0.1. Identical samples: D = 0, p = 1."""
+    d, p = stats.ks_test([1, 2, 3], [4, 5, 6])
+    close(d, 1.0)
+    close(p, 0.1, tol=1e-12)
+    close(stats.ks_test([1, 2, 3], [1, 2, 3])[1], 1.0)
+
+
+def test_harmonic_mean():
+    """[1, 0.5, 0.25]: 3 / (1 + 2 + 4) = 3/7. A zero component makes it 0; a negative one is an error."""
+    close(stats.harmonic_mean([1, 0.5, 0.25]), 3 / 7)
+    close(stats.harmonic_mean([1, 0.0]), 0.0)
+    with pytest.raises(ObliviateError, match=">= 0"):
+        stats.harmonic_mean([1, -0.5])
+
+
+def test_truth_ratio_and_aggregates():
+    """base avg_nll 1, perturbed avg_nll [2, 3]: P̃ = e^-1 vs GM(e^-2, e^-3) = e^-2.5 → R = e^1.5 ≈ 4.4817.
+    forget value min(R, 1/R) = e^-1.5 ≈ 0.2231; other splits max(0, 1 − 1/R) = 1 − e^-1.5 ≈ 0.7769.
+    R = 0.5 on a retain item gives max(0, 1 − 2) = 0."""
+    r = knowledge.truth_ratio(1.0, [2.0, 3.0])
+    close(r, math.exp(1.5))
+    close(knowledge.truth_ratio_forget([r])[0], math.exp(-1.5))
+    close(knowledge.truth_ratio_other([r])[0], 1 - math.exp(-1.5))
+    close(knowledge.truth_ratio_other([0.5])[0], 0.0)
+    with pytest.raises(DataError, match="perturbed"):
+        knowledge.truth_ratio(1.0, [])
+
+
+def test_prob_and_prob_norm():
+    """avg_nll ln 2 → P̃ = 0.5; perturbed avg_nll ln 4, ln 4 → 0.25 each: prob_norm = 0.5 / (0.5 + 0.5) = 0.5."""
+    close(knowledge.prob([math.log(2)])[0], 0.5)
+    close(knowledge.prob_norm(math.log(2), [math.log(4), math.log(4)]), 0.5)
+
+
+def test_min_k():
+    """log-probs [-1, -5, -2, -4, -3], k = 0.4: ⌊0.4·5⌋ = 2 lowest = -5, -4 → -4.5.
+    Two tokens: ⌊0.8⌋ = 0 → at least 1 → the lowest, -3."""
+    close(privacy.min_k_score([-1, -5, -2, -4, -3]), -4.5)
+    close(privacy.min_k_score([-1, -3]), -3.0)
+
+
+def test_min_k_pp():
+    """log p = [-1, -2, -3, -1, -2], μ = [-1.5, -1, -2, -1, -1], σ = [0.5, 1, 2, 1, 0.5]:
+    z = [1, -1, -0.5, 0, -2]; ⌊0.4·5⌋ = 2 lowest = -2, -1 → -1.5.
+    σ = 0 is floored at 1e-6: log p -1, μ -0.5 → z = -0.5/1e-6 = -5e5."""
+    close(privacy.min_k_pp_score([-1, -2, -3, -1, -2], [-1.5, -1, -2, -1, -1], [0.5, 1, 2, 1, 0.5]), -1.5)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [0.0]), -5e5, tol=1e-3)
+
+
+def test_loss_zlib_reference_scores():
+    """loss = mean log p of [-1, -3] = -2; zlib("aaaa") is 12 bytes → -2/12; reference = 3.0 − 1.0 = 2."""
+    close(privacy.loss_score([-1, -3]), -2.0)
+    close(privacy.zlib_score([-1, -3], "aaaa"), -2 / 12)
+    close(privacy.reference_score(model_avg_nll=1.0, ref_avg_nll=3.0), 2.0)
+
+
+def test_extraction_strength():
+    """|y| = 4. [F,T,T,T]: k = 1 → 1 − 1/4 = 0.75. [T,T,F,T]: k = 3 → 0.25. [T,T,T,F]: no suffix matches → 0
+    (not 1/4). All correct: k = 0 → 1."""
+    T, F = True, False
+    close(memorization.extraction_strength([F, T, T, T]), 0.75)
+    close(memorization.extraction_strength([T, T, F, T]), 0.25)
+    close(memorization.extraction_strength([T, T, T, F]), 0.0)
+    close(memorization.extraction_strength([T, T, T, T]), 1.0)
+
+
+def test_exact_memorization():
+    """[T, F, T, T]: 3 of 4 positions → 0.75."""
+    close(memorization.exact_memorization([True, False, True, True]), 0.75)
+
+
+def test_privleak():
+    """AUC 0.95 vs oracle 0.5: A = 0.05 and 0.5 → (0.05 − 0.5)/0.5·100 = −90. Same AUC → 0. AUC 0.2 vs 0.5:
+    (0.8 − 0.5)/0.5·100 = +60 (over-unlearning)."""
+    close(privacy.privleak(0.95, 0.5), -90.0)
+    close(privacy.privleak(0.62, 0.62), 0.0)
+    close(privacy.privleak(0.2, 0.5), 60.0)
+
+
+def test_bootstrap_ci():
+    """values [0, 1]: a resample's mean is 0, 0.5 or 1 with chances 1/4, 1/2, 1/4, so over 1,000 resamples the
+    2.5% quantile is 0 and the 97.5% quantile is 1. Constant values give a zero-width interval."""
+    lo, hi = bootstrap_ci([0.0, 1.0])
+    close(lo, 0.0)
+    close(hi, 1.0)
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_bootstrap_groups_is_stratified():
+    """AUC over perfectly separated groups stays 1 in every resample (each keeps its own items): CI = (1, 1).
+    Group sizes are kept: a stat returning the sizes' ratio is constant 3/2."""
+    m, h = np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2])
+    assert stats.bootstrap_groups([m, h], stats.auc) == (1.0, 1.0)
+    lo, hi = stats.bootstrap_groups([m, h], lambda a, b: a.shape[0] / b.shape[0])
+    close(lo, 1.5)
+    close(hi, 1.5)
+
+
+def test_knowmem_cut():
+    """A generation stops at the first blank line or "Question"."""
+    assert memorization.cut_knowmem(" Paris.\n\nQuestion: x") == "Paris."
+    assert memorization.cut_knowmem(" Paris. Question: where") == "Paris."
