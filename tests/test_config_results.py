@@ -1,0 +1,85 @@
+"""Config overrides (typed, unknown keys rejected), atomic writes, and the results statistics."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from obliviate._io import atomic_dir, atomic_write_json
+from obliviate.config import ConfigError, parse_sets, replace_checked
+from obliviate.results import bootstrap_ci, build_results, metric, write_results
+
+
+@dataclass(frozen=True)
+class Inner:
+    beta: float = 0.1
+    retain: str = "nll"
+
+
+@dataclass(frozen=True)
+class Outer:
+    epochs: int = 3
+    ref_cache: bool = True
+    layers: tuple[int, ...] = (1, 2)
+    method: Inner = field(default_factory=Inner)
+    name: str | None = None
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = replace_checked(Outer(), parse_sets(["epochs=5", "ref_cache=false", "method.beta=0.25", "layers=3,4",
+                                               "name=none"]))
+    assert cfg == Outer(epochs=5, ref_cache=False, layers=(3, 4), method=Inner(beta=0.25), name=None)
+    assert replace_checked(Outer(), {"epochs": "1e1"}).epochs == 10
+
+
+@pytest.mark.parametrize("sets, message", [
+    ({"epoch": "1"}, "epoch: unknown key; valid keys: epochs, layers, method, name, ref_cache"),
+    ({"method.gamma": "1"}, "method.gamma: unknown key; valid keys: beta, retain"),
+    ({"epochs": "many"}, "epochs: must be int, got 'many'"),
+    ({"ref_cache": "maybe"}, "ref_cache: must be a boolean"),
+])
+def test_bad_overrides_name_key_rule_value(sets, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        replace_checked(Outer(), sets)
+
+
+def test_parse_sets_rejects_missing_equals():
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_sets(["epochs"])
+
+
+def test_atomic_dir_leaves_nothing_on_error(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(out) as tmp:
+        atomic_write_json(tmp / "a.json", {"x": 1})
+    assert json.loads((out / "a.json").read_text()) == {"x": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_bootstrap_ci_known_cases():
+    """Constant values give a zero-width interval; a 0/1 sample of mean 0.5 with n = 400 has a percentile CI
+    close to the normal one, 0.5 ± 1.96·sqrt(0.25/400) = [0.451, 0.549]."""
+    assert bootstrap_ci([2.0] * 10) == (2.0, 2.0)
+    lo, hi = bootstrap_ci([0.0, 1.0] * 200)
+    assert lo == pytest.approx(0.451, abs=0.01) and hi == pytest.approx(0.549, abs=0.01)
+    assert bootstrap_ci([0.0, 1.0] * 200) == (lo, hi)  # fixed seed: reproducible
+    assert all(math.isnan(v) for v in bootstrap_ci([]))
+
+
+def test_metric_entry_and_results_file(tmp_path):
+    m = metric([1.0, 2.0, 3.0, 6.0])
+    assert m["value"] == 3.0 and m["n"] == 4 and m["per_item"] == [1.0, 2.0, 3.0, 6.0]
+    assert m["ci_low"] <= 3.0 <= m["ci_high"]
+    res = build_results({"method": "npo"}, {"forget/prob": m, "bad": metric([np.nan])}, env={"seed": 0})
+    write_results(tmp_path / "results.json", res)
+    loaded = json.loads((tmp_path / "results.json").read_text())
+    assert loaded["schema_version"] == 1 and loaded["metrics"]["bad"]["value"] is None
+    with pytest.raises(ValueError, match="lack required keys"):
+        write_results(tmp_path / "r.json", {"metrics": {}})
