@@ -1,0 +1,153 @@
+"""Golden tests: every loss on hand-built statistics, with the arithmetic in each docstring."""
+import math
+
+import torch
+from torch.testing import assert_close
+
+from obliviate.methods import SideStats, build
+from obliviate.methods.retain import kl_ref_model, retain_loss
+from obliviate.methods.rmu import RMU, RMUBound
+
+
+def forget_stats(**extra):
+    """Two answers: log-probs (−1, −2) and (−0.5); the third / second-and-third positions are masked.
+    seq_logp = (−3, −0.5); answer tokens = (2, 1); mean token NLL = 3.5 / 3."""
+    logp = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    return SideStats(logp=logp, mask=mask, **extra)
+
+
+def retain_stats():
+    """One answer of two tokens with log-probs (−0.2, −0.4): mean token NLL = 0.3."""
+    return SideStats(logp=torch.tensor([[-0.2, -0.4]]), mask=torch.tensor([[True, True]]))
+
+
+def test_side_stats_reductions():
+    """seq_logp = (−1−2, −0.5) = (−3, −0.5); n_tokens = (2, 1); mean token NLL = (1+2+0.5)/3."""
+    s = forget_stats()
+    assert_close(s.seq_logp, torch.tensor([-3.0, -0.5]))
+    assert_close(s.n_tokens, torch.tensor([2.0, 1.0]))
+    assert_close(s.mean_token_nll(), torch.tensor(3.5 / 3))
+
+
+def test_ga():
+    """L = −γ·NLL = −3.5/3 with γ = 1 and no retain term."""
+    total, terms = build("ga").loss(forget_stats(), None)
+    assert_close(total, torch.tensor(-3.5 / 3))
+    assert set(terms) == {"forget"}
+
+
+def test_grad_diff_nll():
+    """L = −3.5/3 + 1·0.3 (retain NLL of (−0.2, −0.4) = 0.3)."""
+    total, terms = build("grad_diff").loss(forget_stats(), retain_stats())
+    assert_close(total, torch.tensor(-3.5 / 3 + 0.3))
+    assert_close(terms["retain"], torch.tensor(0.3))
+
+
+def test_npo():
+    """seq_logp = (−3, −0.5), ref = (−3, −1.5): log π/π_ref = (0, 1); β = 0.1:
+    (2/β)·mean softplus(β·(0, 1)) = 20·(ln 2 + ln(1 + e^0.1))/2 = 10·(0.693147 + 0.744397) = 14.37544.
+    With retain nll (α = 0.5): + 0.5·0.3."""
+    f = forget_stats(ref_seq_logp=torch.tensor([-3.0, -1.5]))
+    expected = 10 * (math.log(2) + math.log(1 + math.exp(0.1)))
+    total, terms = build("npo", {"retain": "none"}).loss(f, None)
+    assert_close(total, torch.tensor(expected))
+    total, _ = build("npo", {"alpha": 0.5}).loss(f, retain_stats())
+    assert_close(total, torch.tensor(expected + 0.15))
+
+
+def test_npo_equals_its_definition():
+    """(2/β)·log(1 + (π/π_ref)^β) at π/π_ref = e² and β = 0.5: 4·ln(1 + e) = 5.2530."""
+    f = SideStats(logp=torch.tensor([[0.0]]), mask=torch.tensor([[True]]), ref_seq_logp=torch.tensor([-2.0]))
+    total, _ = build("npo", {"beta": 0.5, "retain": "none"}).loss(f, None)
+    assert_close(total, torch.tensor(4 * math.log(1 + math.e)))
+
+
+def test_simnpo():
+    """avg_nll = (3/2, 0.5/1) = (1.5, 0.5); β = 2, δ = 0.5 → β·(avg − δ) = (2, 0);
+    −(2/β)·mean logσ(·) = mean(softplus(−2), softplus(0)) = (0.126928 + 0.693147)/2 = 0.410038; γ = 1."""
+    total, _ = build("simnpo", {"beta": 2, "delta": 0.5, "gamma": 1, "retain": "none"}).loss(forget_stats(), None)
+    assert_close(total, torch.tensor((math.log(1 + math.exp(-2)) + math.log(2)) / 2))
+
+
+def test_simnpo_default_gamma_scales():
+    """Same numbers with γ = 0.125 and retain nll (α = 1): 0.125·0.410038 + 0.3."""
+    total, _ = build("simnpo", {"beta": 2, "delta": 0.5}).loss(forget_stats(), retain_stats())
+    assert_close(total, torch.tensor(0.125 * (math.log(1 + math.exp(-2)) + math.log(2)) / 2 + 0.3))
+
+
+def test_idk_dpo():
+    """True: seq (−3, −0.5) − ref (−3, −1.5) = (0, 1). IDK: seq (−1, −2) − ref (−2, −2) = (1, 0).
+    margin = idk − true = (1, −1); β = 1: 2·mean(softplus(−1), softplus(1)) = 0.313262 + 1.313262 = 1.626523."""
+    alt = SideStats(logp=torch.tensor([[-1.0], [-2.0]]), mask=torch.ones(2, 1, dtype=torch.bool),
+                    ref_seq_logp=torch.tensor([-2.0, -2.0]))
+    f = forget_stats(ref_seq_logp=torch.tensor([-3.0, -1.5]), alt=alt)
+    total, _ = build("idk_dpo", {"beta": 1, "retain": "none"}).loss(f, None)
+    assert_close(total, torch.tensor(math.log(1 + math.exp(-1)) + math.log(1 + math.exp(1))))
+
+
+def test_idk_answers_are_ours_and_deterministic():
+    from obliviate.methods.idk_dpo import idk_answers
+
+    m = build("idk_dpo")
+    assert len(idk_answers()) >= 10 and all(a.strip() for a in idk_answers())
+    assert m.alternative_answer({}, 3) == m.alternative_answer({}, 3)
+    assert len({m.alternative_answer({}, i) for i in range(50)}) > 3
+
+
+def test_retain_kl_answer_tokens_only():
+    """Position 0: ref logits (ln 3, 0) → p = (.75, .25); model (0, 0) → q = (.5, .5):
+    KL = .75·ln 1.5 + .25·ln .5 = 0.304099 − 0.173287 = 0.130812. Position 1 is masked (logits far apart, ignored)."""
+    logits = torch.tensor([[[0.0, 0.0], [5.0, -5.0]]])
+    ref = torch.tensor([[[math.log(3), 0.0], [-5.0, 5.0]]])
+    mask = torch.tensor([[True, False]])
+    expected = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    assert_close(kl_ref_model(logits, ref, mask), torch.tensor(expected))
+    s = SideStats(logp=torch.zeros(1, 2), mask=mask, logits=logits, ref_logits=ref)
+    assert_close(retain_loss("kl", s), torch.tensor(expected))
+    assert retain_loss("none", None) is None
+
+
+def test_undial():
+    """Ref logits (0, 0), true token 0, β = ln 3: teacher (−ln 3, 0) → softmax (1/4, 3/4).
+    Model (0, 0): CE = ln 2 = 0.693147. Model (ln 3, 0) → q = (3/4, 1/4): CE = −(¼ln¾ + ¾ln¼) = 1.111641.
+    Mean over the two answer positions = 0.902394."""
+    logits = torch.tensor([[[0.0, 0.0], [math.log(3), 0.0]]])
+    f = SideStats(logp=torch.zeros(1, 2), mask=torch.ones(1, 2, dtype=torch.bool), logits=logits,
+                  ref_logits=torch.zeros(1, 2, 2), targets=torch.zeros(1, 2, dtype=torch.long))
+    total, _ = build("undial", {"beta": math.log(3)}).loss(f, None)
+    ce2 = -(0.25 * math.log(0.75) + 0.75 * math.log(0.25))
+    assert_close(total, torch.tensor((math.log(2) + ce2) / 2))
+
+
+def test_rmu():
+    """Control (3, 4). Forget hidden rows (3, 4), (0, 0), padding (9, 9): squared errors per position averaged over
+    d = 2: 0 and (9 + 16)/2 = 12.5; padding excluded → L_f = 6.25. Retain (1, 1) vs ref (0, 0): L_r = 1.
+    α = 2: total = 6.25 + 2·1 = 8.25."""
+    bound = RMUBound(RMU(alpha=2.0), layer=0, control=torch.tensor([3.0, 4.0]))
+    f = SideStats(logp=torch.zeros(1, 2), mask=torch.ones(1, 2, dtype=torch.bool),
+                  hidden=torch.tensor([[[3.0, 4.0], [0.0, 0.0], [9.0, 9.0]]]), attention_mask=torch.tensor([[1, 1, 0]]))
+    r = SideStats(logp=torch.zeros(1, 0), mask=torch.zeros(1, 0, dtype=torch.bool), hidden=torch.ones(1, 1, 2),
+                  ref_hidden=torch.zeros(1, 1, 2), attention_mask=torch.ones(1, 1, dtype=torch.long))
+    total, terms = bound.loss(f, r)
+    assert_close(total, torch.tensor(8.25))
+    assert_close(terms["forget"], torch.tensor(6.25))
+
+
+def test_rmu_trainable_names():
+    """Layer 3: down-projections of layers 1, 2, 3 train; layer 0's, attention and other MLP weights don't."""
+    bound = RMUBound(RMU(), layer=3, control=torch.zeros(2))
+    assert bound.trainable("model.layers.1.mlp.down_proj.weight")
+    assert bound.trainable("model.layers.3.mlp.down_proj.weight")
+    assert not bound.trainable("model.layers.0.mlp.down_proj.weight")
+    assert not bound.trainable("model.layers.3.mlp.up_proj.weight")
+    assert not bound.trainable("model.layers.3.self_attn.o_proj.weight")
+
+
+def test_task_vector_finalize():
+    """θ = 1, θ_ft = 2, s = 5: θ − s·(θ_ft − θ) = 1 − 5 = −4."""
+    p = torch.nn.Parameter(torch.full((2,), 2.0))
+    build("task_vector").finalize([("w", p)], {"w": torch.ones(2)})
+    assert_close(p.data, torch.full((2,), -4.0))
+    total, _ = build("task_vector").loss(forget_stats(), None)
+    assert_close(total, torch.tensor(3.5 / 3))
