@@ -21,6 +21,9 @@ def atomic_dir(final: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final}: output exists (pass overwrite to replace it)")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result should look like any mkdir'd folder
     try:
         yield tmp
     except BaseException:
