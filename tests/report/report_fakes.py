@@ -53,7 +53,8 @@ def _metrics(strength: float, damage: float, rng: np.random.Generator, oracle_r:
     }
     if oracle_r is not None:
         ks = ks_2samp(r, oracle_r)
-        m["forget_quality"] = scalar(float(ks.pvalue), n=N_FORGET, oracle_n=len(oracle_r), statistic=float(ks.statistic))
+        m["forget_quality"] = scalar(float(ks.pvalue), n=N_FORGET, oracle_n=len(oracle_r),
+                                     statistic=float(ks.statistic))
     if oracle_auc is not None:
         a, a0 = 1 - auc, 1 - oracle_auc
         m["privleak"] = scalar((a - a0) / a0 * 100, attack="min_k", auc=auc, oracle_auc=oracle_auc)

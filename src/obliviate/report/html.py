@@ -113,9 +113,10 @@ def _muse_marks(run: Run) -> str:
 
 def summary_table(table: Table, table_id: str, muse: bool, vision: bool = False) -> str:
     head = "".join(f'<th title="{e(c.hint)}">{e(c.label)}</th>' for c in table.columns)
-    head = f'<th class="name">run</th>{head}' + ('<th title="MUSE criteria C1–C4; hover a mark for its numbers">MUSE C1–C4</th>' if muse else "")
+    muse_head = '<th title="MUSE criteria C1–C4; hover a mark for its numbers">MUSE C1–C4</th>'
+    head = f'<th class="name">run</th>{head}' + (muse_head if muse else "")
     body = []
-    for run, cells in zip(table.rows, table.cells):
+    for run, cells in zip(table.rows, table.cells, strict=True):
         tds = "".join(_cell(c, vision) for c in cells) + (_muse_marks(run) if muse else "")
         body.append(f'<tr class="{run.role}">{_name_cell(run)}{tds}</tr>')
     rules: dict[str, list[str]] = {}
@@ -143,7 +144,7 @@ def muse_table(rows: list[Run]) -> str:
             tds.append(f'<td class="cell-{"pass" if ok else "fail"}">{"✓ pass" if ok else "✗ fail"}'
                        f'<span class="detail">{e(_muse_note(dict(c)))}</span></td>')
         body.append(f'<tr class="{run.role}">{_name_cell(run)}{"".join(tds)}</tr>')
-    return (f'<div class="scroll"><table class="muse-detail"><thead><tr>{head}</tr></thead>'
+    return (f'<div class="scroll"><table class="muse-detail" id="muse-llm"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>'
             '<p class="rule">C1 verbatim and C2 knowledge memorization at or below the oracle\'s, C3 privleak '
             "within [−5, 5], C4 utility at least 95% of the target's.</p>")

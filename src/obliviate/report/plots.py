@@ -133,7 +133,7 @@ def curves(rows: list[Run]) -> Plot | Omitted:
         return Omitted(title, "no results contain a `curve` (the engine's evaluation hook was off).")
     oracle = oracle_of(rows)
     fig, axes = _grid(len(names), 3)
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=True):
         for r in rows:
             steps, vals = _series(r, name)
             if steps:
@@ -175,7 +175,7 @@ def truth_ratios(rows: list[Run]) -> Plot | Omitted:
         return Omitted(title, "no results carry the per-item ratios (`forget/truth_ratio` → `ratio`).")
     fig, axes = _grid(len(panels), 4, height=2.4)
     ref, base = _ratios(oracle), _ratios(target)
-    for ax, r in zip(axes, panels):
+    for ax, r in zip(axes, panels, strict=True):
         if ref.size:
             _ecdf(ax, ref, color=ORACLE, lw=1.8, label="oracle")
         if base.size and r is not target:

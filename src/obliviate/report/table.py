@@ -91,8 +91,8 @@ def _distance(rule: str, x: float, oracle: float | None) -> float | None:
 
 def mark_best(rows: list[Run], column: list[Cell], rule: str) -> list[Cell]:
     """Mark the best method cell(s) of one column; ties are all marked; fewer than two candidates: none."""
-    oracle = next((c.value for r, c in zip(rows, column) if r.role == "oracle"), None)
-    scores = [(i, _distance(rule, c.value, oracle)) for i, (r, c) in enumerate(zip(rows, column))
+    oracle = next((c.value for r, c in zip(rows, column, strict=True) if r.role == "oracle"), None)
+    scores = [(i, _distance(rule, c.value, oracle)) for i, (r, c) in enumerate(zip(rows, column, strict=True))
               if r.role == "method" and c.value is not None]
     scores = [(i, s) for i, s in scores if s is not None]
     if len(scores) < 2:
