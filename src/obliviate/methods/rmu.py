@@ -35,11 +35,14 @@ def hidden_mse(hidden: Tensor, target: Tensor, attention_mask: Tensor) -> Tensor
 @dataclass(frozen=True)
 class RMU:
     """Paper defaults (WMDP, Zephyr-7B, 32 layers): ℓ = 7, c = 6.5, α = 1200, lr 5e-5, 150 batches of 4.
-    `layer = -1` picks ⌊depth/2⌋ (ℓ = 7 of 32 would leave no trainable layers below ℓ on a 4-layer model)."""
+    Ours suit the small presets (hidden 64–256, whose forget and retain QA share one template): c = 20, α = 1
+    (with α = 1200 the retain term pins the weights and the forget NLL does not move). `layer = -1` picks
+    ⌊(depth − 1)/2⌋: ℓ = 7 of 32 would leave no layers below ℓ on a 4-layer model, and the last entry of HF
+    `hidden_states` is taken after the final norm, so the last layer is avoided."""
 
     layer: int = -1
-    steering: float = 6.5  # c
-    alpha: float = 1200.0
+    steering: float = 20.0  # c (paper: 6.5)
+    alpha: float = 1.0  # paper: 1200
     gamma: float = 1.0
     seed: int = 0  # draws u
 
@@ -55,7 +58,7 @@ class RMU:
     def bind(self, model, seed: int = 0) -> RMUBound:
         """Resolve the layer for `model` and draw the control vector c·u/‖u‖ (seeded by `seed` + `self.seed`)."""
         depth, width = model.config.num_hidden_layers, model.config.hidden_size
-        layer = depth // 2 if self.layer == -1 else self.layer
+        layer = (depth - 1) // 2 if self.layer == -1 else self.layer
         if not 0 <= layer < depth:
             raise ModelError(f"method.layer: must be in [0, {depth - 1}] for this {depth}-layer model, got {layer}")
         g = torch.Generator().manual_seed(seed * 7919 + self.seed)

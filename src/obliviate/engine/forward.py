@@ -1,0 +1,124 @@
+"""Forward passes of one training step: encode records once, run the model (and the frozen reference) on a
+micro-batch, and pack what the method's `Needs` asked for into `SideStats`. Also the reference cache.
+
+The reference is the model before unlearning: for LoRA, the same model with adapters disabled (no second copy);
+otherwise a frozen copy, built only when some reference quantity must be recomputed every step.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from obliviate.errors import DataError
+from obliviate.methods import SideNeeds, SideStats
+from obliviate.models import Encoded, collate, encode_qa, forward_logprobs
+
+
+@dataclass
+class Encodings:
+    """Every record tokenized once. `keys` are the forget examples' ids (cache keys); `alt` the alternative answers."""
+
+    forget: list[Encoded]
+    retain: list[Encoded]
+    keys: list[str]
+    alt: list[Encoded] | None = None
+
+
+def record_keys(records: list[dict], split: str) -> list[str]:
+    """Example ids (the record's `id`, else its position), unique within the split."""
+    keys = [str(r.get("id", f"#{i}")) for i, r in enumerate(records)]
+    seen: set[str] = set()
+    for i, k in enumerate(keys):
+        if k in seen:
+            raise DataError("duplicate example id", file=split, line=i, field="id", rule="unique in split", value=k)
+        seen.add(k)
+    return keys
+
+
+def encode_records(tokenizer, records: list[dict], split: str, max_length: int, answers=None) -> list[Encoded]:
+    out = []
+    for i, r in enumerate(records):
+        for name in ("question", "answer"):
+            if not isinstance(r.get(name), str) or not r[name].strip():
+                raise DataError("must be a non-empty string", file=split, line=i, field=name,
+                                rule="QA record", value=r.get(name))
+        answer = answers[i] if answers is not None else r["answer"]
+        out.append(encode_qa(tokenizer, r["question"], answer, max_length=max_length))
+    return out
+
+
+def encode_all(method, needs, tokenizer, forget, retain, max_length: int) -> Encodings:
+    alt = None
+    if needs.alt:
+        answers = [method.alternative_answer(r, i) for i, r in enumerate(forget)]
+        alt = encode_records(tokenizer, forget, "forget", max_length, answers)
+    return Encodings(
+        forget=encode_records(tokenizer, forget, "forget", max_length),
+        retain=encode_records(tokenizer, retain, "retain", max_length),
+        keys=record_keys(forget, "forget"),
+        alt=alt,
+    )
+
+
+class Reference:
+    """Frozen reference forward passes, under no_grad and in eval mode."""
+
+    def __init__(self, model, is_peft: bool):
+        self.is_peft = is_peft
+        if is_peft:
+            self.model = model  # adapters are disabled around each call
+        else:
+            self.model = copy.deepcopy(model).eval()
+            self.model.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, batch, logits: bool = False, hidden: bool = False):
+        ctx = self.model.disable_adapter() if self.is_peft else contextlib.nullcontext()
+        was_training = self.model.training
+        self.model.eval()
+        with ctx:
+            out = forward_logprobs(self.model, batch, return_logits=logits, output_hidden_states=hidden)
+        self.model.train(was_training)
+        return out
+
+
+def side_stats(model, batch, needs: SideNeeds, layer: int | None, ref: Reference | None,
+               ref_seq: torch.Tensor | None) -> SideStats:
+    """Model (with grad) and reference (without) statistics of one side; `ref_seq` (B,) from the cache, if any."""
+    out = forward_logprobs(model, batch, return_logits=needs.logits, output_hidden_states=needs.hidden)
+    device = out.logp.device
+    stats = SideStats(
+        logp=out.logp, mask=out.mask,
+        targets=batch["labels"][:, 1:].clamp(min=0).to(device),
+        attention_mask=batch["attention_mask"].to(device),
+        logits=out.logits,
+        hidden=out.hidden_states[layer] if needs.hidden else None,
+        ref_seq_logp=ref_seq,
+    )
+    if needs.ref_logits or needs.ref_hidden or (needs.ref_seq and ref_seq is None):
+        r = ref.forward(batch, logits=needs.ref_logits, hidden=needs.ref_hidden)
+        stats.ref_logits = r.logits
+        stats.ref_hidden = r.hidden_states[layer] if needs.ref_hidden else None
+        if needs.ref_seq and ref_seq is None:
+            stats.ref_seq_logp = r.logp.sum(-1)
+    return stats
+
+
+@torch.no_grad()
+def build_ref_cache(model, ref: Reference | None, enc: list[Encoded], keys: list[str], pad_id: int,
+                    batch_size: int) -> dict[str, float]:
+    """{example id: reference sequence log-prob} in one no-grad pass. Before training the model *is* the reference,
+    so without a `ref` the model itself (in eval mode) is used and no copy is made."""
+    cache: dict[str, float] = {}
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(enc), batch_size):
+        batch = collate(enc[start:start + batch_size], pad_id)
+        out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
+        for k, v in zip(keys[start:start + batch_size], out.logp.sum(-1).tolist(), strict=True):
+            cache[k] = v
+    model.train(was_training)
+    return cache

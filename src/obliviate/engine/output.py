@@ -1,0 +1,40 @@
+"""What a run leaves behind (model/ as safetensors, run.json) and the default evaluation hook (forget/retain NLL)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from obliviate._io import atomic_dir, atomic_write_json
+from obliviate.models import collate, forward_logprobs
+
+
+def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
+    """out/model/ (save_pretrained: a full model, or the adapter when LoRA was not merged) and out/run.json."""
+    with atomic_dir(out / "model") as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    atomic_write_json(out / "run.json", result)
+
+
+def default_eval(enc, pad_id: int, acc, batch_size: int = 32):
+    """A hook logging the mean answer-token NLL of the forget set and the retain set. Each process scores every
+    world_size-th item; sums are added across processes, so the value does not depend on the process count."""
+
+    @torch.no_grad()
+    def hook(model, step: int, epoch: float) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        values = {}
+        for name, items in (("forget_nll", enc.forget), ("retain_nll", enc.retain)):
+            mine = items[acc.process_index::acc.num_processes]
+            total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
+            for start in range(0, len(mine), batch_size):
+                out = forward_logprobs(model, collate(mine[start:start + batch_size], pad_id))
+                total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
+            total = acc.reduce(total, "sum")
+            values[name] = float(total[0] / total[1].clamp(min=1))
+        model.train(was_training)
+        return values
+
+    return hook
