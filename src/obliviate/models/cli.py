@@ -29,5 +29,9 @@ def run(args) -> int:
     log = train_on_corpus(args.data, args.split, args.out, args.preset, overrides, progress=not args.quiet)
     print(f"trained {args.preset} ({log['parameters']:,} parameters) on {args.split}: {log['qa_items']} QA + "
           f"{log['texts']} texts, {len(log['epochs'])} epochs, {log['wall_time_s']:.1f} s, final loss "
-          f"{log['final_loss']:.4f}, greedy exact-answer accuracy {log['accuracy']:.3f} -> {args.out}")
+          f"{_fmt(log['final_loss'])}, greedy exact-answer accuracy {_fmt(log['accuracy'])} -> {args.out}")
     return 0
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4f}"

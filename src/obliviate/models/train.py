@@ -134,8 +134,9 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
             break
     bar.close()
     model.eval()
+    last = log["epochs"][-1] if log["epochs"] else {}  # epochs=0 saves the initial weights
     log.update(wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(),
-               final_loss=log["epochs"][-1]["loss"], accuracy=log["epochs"][-1].get("accuracy"),
+               final_loss=last.get("loss"), accuracy=last.get("accuracy"),
                items=len(data), qa_items=len(qa), texts=len(texts), config=asdict(config))
     return log
 
