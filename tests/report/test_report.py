@@ -241,3 +241,36 @@ def test_load_results_names_duplicates_and_infers_name_and_track(tmp_path):
 def test_write_report_returns_the_path(tmp_path):
     out = write_report(fakes.vision_suite(), tmp_path / "v.html")
     assert out == tmp_path / "v.html" and Path(out).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def _mutations(suite: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Partial or odd results that are still valid files: each must give a page, never an exception."""
+    def each(fn):
+        copies = [json.loads(json.dumps(r)) for r in suite]
+        for r in copies:
+            fn(r)
+        return copies
+
+    def strip_items(r):
+        for m in r["metrics"].values():
+            m["per_item"], m["ratio"], m["holdout_scores"] = [], [None], []
+
+    def nulls(r):
+        for m in r["metrics"].values():
+            m.update(value=None, ci_low=None, ci_high=None)
+
+    def odd(r):
+        r["curve"] = [{"step": "x", "metrics": {"forget_quality": 0.0}}, {"metrics": None}, 3]
+        r["muse"] = {"C1": {"pass": "yes", "value": "big"}, "C9": 4}
+        r["cost"] = {"cost_ratio": 0.0}
+        r["metrics"].setdefault("forget_quality", {"value": 0.0})["value"] = 0.0
+
+    return [("no per-item values", each(strip_items)), ("null values", each(nulls)),
+            ("odd optional fields", each(odd)), ("only the target", suite[:1]), ("one method, no references", suite[1:2])]
+
+
+def test_partial_or_odd_results_never_crash(suite):
+    for what, runs in _mutations(suite):
+        page = Page(build_html(runs))
+        assert page.tables["summary-llm"]["rows"], what
+        assert len(page.images) + len(page.omitted) == 5, what

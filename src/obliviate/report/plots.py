@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .load import Run, num, numbers, oracle_of, value
 
@@ -187,7 +188,12 @@ def truth_ratios(rows: list[Run]) -> Plot | Omitted:
         ax.set_xlabel("truth ratio R (log)", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    # One legend for all panels: a per-panel legend would sit on the curves.
+    keys = [Line2D([], [], color=ORACLE, lw=1.8, label="oracle"),
+            Line2D([], [], color=TARGET, lw=1.2, ls="--", label="target"),
+            Line2D([], [], color="#888888", lw=1.8, label="the panel's method")]
+    fig.legend(handles=keys[:1] * bool(ref.size) + keys[1:2] * bool(base.size) + keys[2:],
+               loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     how = ("Cumulative share of forget questions with truth ratio ≤ R. Forget quality is the KS test between a "
            "method's curve and the oracle's (black): the closer the two curves, the better it forgot.")
     return Plot(title, how, _png(fig))
