@@ -46,7 +46,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     if not forget:
         raise DataError("the forget set is empty", field="forget", rule="at least one QA record", value=0)
     check_pair(model, tokenizer, "unlearn")
-    acc = accelerator or Accelerator(cpu=cfg.engine.cpu)
+    # cpu=True on a machine without CUDA: that is what makes accelerate join a torchrun/gloo process group.
+    acc = accelerator or Accelerator(cpu=cfg.engine.cpu or not torch.cuda.is_available())
     torch.manual_seed(cfg.train.seed)
     spec = parse_lora(lora)
     model = model.to(acc.device)
