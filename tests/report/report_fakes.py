@@ -68,11 +68,12 @@ def _muse(m: dict, oracle: dict, target_knowmem_r: float) -> dict:
 
     vm, km, pl, kr = (m[k]["value"] for k in ("verbmem", "knowmem_f", "privleak", "knowmem_r"))
     ovm, okm = oracle["verbmem"]["ci_high"], oracle["knowmem_f"]["ci_high"]
-    return {"C1": cell("verbmem", vm <= ovm, vm, ovm, "≤ oracle's CI high", "lower"),
-            "C2": cell("knowmem_f", km <= okm, km, okm, "≤ oracle's CI high", "lower"),
-            "C3": cell("privleak", abs(pl) <= 5, pl, 5.0, "within [-5, 5]", "zero"),
+    leak = "leakage (under-unlearning)" if pl < -5 else "over-unlearning" if pl > 5 else "within band"
+    return {"C1": cell("verbmem", vm <= ovm, vm, ovm, "value <= oracle ci_high", "lower is better"),
+            "C2": cell("knowmem_f", km <= okm, km, okm, "value <= oracle ci_high", "lower is better"),
+            "C3": cell("privleak", abs(pl) <= 5, pl, 5.0, "-5 <= privleak <= 5", leak),
             "C4": cell("knowmem_r", kr >= 0.95 * target_knowmem_r, kr, 0.95 * target_knowmem_r,
-                       "≥ 95% of the target's", "higher")}
+                       "value >= 0.95 * target value", "higher is better")}
 
 
 def _curve(strength: float, damage: float, steps: int = 5) -> list[dict]:

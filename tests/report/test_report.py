@@ -36,7 +36,7 @@ class Page(HTMLParser):
         elif tag == "tr" and self._table is not None:
             self._table["rows"].append([])
         elif tag in ("td", "th") and self._table is not None:
-            self._cell = {"text": "", "class": a.get("class", ""), "tag": tag}
+            self._cell = {"text": "", "class": a.get("class", ""), "title": a.get("title", ""), "tag": tag}
         elif tag == "img":
             self.images.append(a)
         elif tag == "p" and "omitted" in (a.get("class") or ""):
@@ -102,6 +102,10 @@ def test_muse_marks_follow_the_cells(suite, page):
     assert marks[-1]["text"] == "—"  # the oracle has no MUSE cells of its own
     detail = page.tables["muse-llm"]
     assert detail["head"][1:] == ["C1", "C2", "C3", "C4"] and len(detail["rows"]) == 5  # target + 4 methods
+    leak = suite[0]["muse"]["C3"]
+    assert leak["value"] < -5 and column(detail, "C3")[0]["text"] == (
+        f"✗ failprivleak {fmt(leak['value'])} vs 5.00 · leakage (under-unlearning)")
+    assert column(detail, "C3")[0]["title"].endswith("· leakage (under-unlearning) · rule: -5 <= privleak <= 5")
 
 
 def _run(name: str, **values: float) -> dict:
