@@ -49,3 +49,31 @@ TRUTH_RATIO_CONVENTION = (
     "truth ratio R = P~(base)/geometric-mean P~(perturbed), P~ = exp(-mean answer-token NLL incl. EOS); "
     "base = paraphrased_answer where present else answer; forget per-item min(R,1/R), other splits "
     "max(0,1-1/R); forget_quality = scipy ks_2samp(R_model, R_oracle).pvalue on raw forget R")
+
+
+def qa_metrics(plan, stats, answers: dict[str, list[str]]) -> dict:
+    """SPLIT/prob, SPLIT/rouge_l_recall, SPLIT/truth_ratio and SPLIT/prob_norm from one scoring pass.
+
+    stats: the ScoreBook's TokenStats by handle; answers: greedy answers (decoded) per generated split.
+    """
+    from obliviate.results import metric
+
+    from .rouge import rouge_l_recall
+
+    out: dict = {}
+    for name, ev in plan.qa.items():
+        out[f"{name}/prob"] = metric(prob([stats[h].avg_nll for h in ev.answer]))
+        if plan.tofu and name in answers:
+            gens = answers[name]
+            rec = [rouge_l_recall(g, r["answer"]) for g, r in zip(gens, ev.records, strict=True)]
+            out[f"{name}/rouge_l_recall"] = metric(rec, generations=gens)
+    for name, tv in plan.truth.items():
+        ratios = np.array([truth_ratio(stats[b].avg_nll, [stats[p].avg_nll for p in ps])
+                           for b, ps in zip(tv.base, tv.perts, strict=True)])
+        per_item = truth_ratio_forget(ratios) if name == "forget" else truth_ratio_other(ratios)
+        out[f"{name}/truth_ratio"] = metric(per_item, ratio=ratios.tolist())
+        if name in ("real_authors", "world_facts"):
+            norm = [prob_norm(stats[t].avg_nll, [stats[p].avg_nll for p in ps])
+                    for t, ps in zip(tv.true, tv.perts, strict=True)]
+            out[f"{name}/prob_norm"] = metric(norm)
+    return out

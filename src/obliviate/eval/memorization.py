@@ -43,3 +43,22 @@ def cut_knowmem(text: str) -> str:
 def rouge_f1_x100(predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
     """Per-item ROUGE-L F1 × 100 (verbmem, knowmem)."""
     return np.array([100.0 * rouge_l_f1(p, r) for p, r in zip(predictions, references, strict=True)])
+
+
+def memorization_metrics(plan, stats, knowmem_answers: dict[str, list[str]], verb_gens: list[str] | None) -> dict:
+    """exact_memorization and extraction_strength (forget answers), knowmem_f / knowmem_r, verbmem."""
+    from obliviate.results import metric
+
+    out: dict = {}
+    forget = plan.qa.get("forget")
+    if forget is not None:
+        out["exact_memorization"] = metric([exact_memorization(stats[h].correct) for h in forget.answer])
+        out["extraction_strength"] = metric([extraction_strength(stats[h].correct) for h in forget.answer])
+    for split, name in (("forget", "knowmem_f"), ("retain", "knowmem_r")):
+        if plan.muse and split in knowmem_answers:
+            gens = knowmem_answers[split]
+            gold = [r["answer"] for r in plan.qa[split].records]
+            out[name] = metric(rouge_f1_x100(gens, gold), generations=gens)
+    if plan.verb is not None and verb_gens is not None:
+        out["verbmem"] = metric(rouge_f1_x100(verb_gens, plan.verb.references), generations=verb_gens)
+    return out

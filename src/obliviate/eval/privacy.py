@@ -67,3 +67,67 @@ MIA_CONVENTION = (
     "AUC = roc_auc_score with forget = 1, holdout = 0; privleak = (A_model - A_oracle)/A_oracle*100 with "
     "A = 1 - AUC, attack min_k; AUC and privleak CIs: stratified bootstrap over forget and holdout items, "
     "model and oracle scores of the same item resampled together")
+
+
+def _auc_metric(member: np.ndarray, nonmember: np.ndarray, **extra) -> dict:
+    from obliviate.results import metric
+
+    from .stats import auc, bootstrap_groups
+
+    lo, hi = bootstrap_groups([member, nonmember], auc)
+    return metric(member, value=auc(member, nonmember), ci=False, holdout_scores=nonmember.tolist(),
+                  n_holdout=int(nonmember.size), **extra) | {"ci_low": lo, "ci_high": hi}
+
+
+def mia_metrics(plan, stats) -> dict:
+    """mia/loss, mia/zlib, mia/min_k, mia/min_k_pp: AUC (forget = 1, holdout = 0) with per-item scores."""
+    mia = plan.mia
+    if mia is None:
+        return {}
+    attacks = {
+        "loss": lambda s, t: loss_score(s.logp),
+        "zlib": lambda s, t: zlib_score(s.logp, t),
+        "min_k": lambda s, t: min_k_score(s.logp),
+        "min_k_pp": lambda s, t: min_k_pp_score(s.logp, s.mu, s.sigma),
+    }
+    out = {}
+    for name, fn in attacks.items():
+        m = np.array([fn(stats[h], t) for h, t in zip(mia.member, mia.member_text, strict=True)])
+        h = np.array([fn(stats[i], t) for i, t in zip(mia.nonmember, mia.nonmember_text, strict=True)])
+        out[f"mia/{name}"] = _auc_metric(m, h, kind=mia.kind)
+    return out
+
+
+def _scores(entry: dict) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(entry["per_item"], dtype=float), np.asarray(entry["holdout_scores"], dtype=float)
+
+
+def oracle_privacy(metrics: dict, oracle: dict) -> dict:
+    """mia/reference (oracle as the reference model) and privleak, from the model's and the oracle's MIA entries.
+
+    reference = avg_nll_oracle − avg_nll_model = loss_score_model − loss_score_oracle, item by item, so the oracle's
+    saved per-item loss scores suffice. privleak's CI resamples forget and holdout items (stratified), the model's
+    and the oracle's score of one item together.
+    """
+    from obliviate.errors import ObliviateError
+
+    from .stats import auc, bootstrap_groups
+
+    mf, mh = _scores(metrics["mia/loss"])
+    of, oh = _scores(oracle["mia/loss"])
+    if (mf.size, mh.size) != (of.size, oh.size):
+        raise ObliviateError(f"oracle MIA scores cover {of.size} forget and {oh.size} holdout items, the model's "
+                             f"{mf.size} and {mh.size}: rule: the oracle is evaluated on the same splits")
+    out = {"mia/reference": _auc_metric(mf - of, mh - oh, kind=metrics["mia/loss"].get("kind"))}
+    mf, mh = _scores(metrics[f"mia/{PRIVLEAK_ATTACK}"])
+    of, oh = _scores(oracle[f"mia/{PRIVLEAK_ATTACK}"])
+    a_model, a_oracle = auc(mf, mh), auc(of, oh)
+
+    def stat(f: np.ndarray, h: np.ndarray) -> float:  # f, h: (n, 2) columns model, oracle
+        return privleak(auc(f[:, 0], h[:, 0]), auc(f[:, 1], h[:, 1]))
+
+    lo, hi = bootstrap_groups([np.column_stack([mf, of]), np.column_stack([mh, oh])], stat)
+    out["privleak"] = {"value": privleak(a_model, a_oracle), "ci_low": lo, "ci_high": hi,
+                       "n": int(mf.size + mh.size), "per_item": [], "attack": PRIVLEAK_ATTACK,
+                       "auc": a_model, "oracle_auc": a_oracle}
+    return out

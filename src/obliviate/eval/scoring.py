@@ -1,0 +1,104 @@
+"""One batched, teacher-forced pass that yields every per-token statistic the metrics need.
+
+Sequences from all evaluation sets are registered in a `ScoreBook` (identical encodings are scored once: TOFU's
+forget and forget_perturbed share their answers), sorted by length, padded within each batch, and scored by one
+forward pass each. Per scored token we keep log p(label), whether the argmax is the label, and the mean and
+standard deviation of log p under the predicted distribution (Min-K%++). Prob, truth ratio, exact memorization,
+extraction strength and every MIA score are then read from these arrays without touching the model again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from obliviate.models import Encoded, collate, forward_logprobs
+
+MAX_BATCH = 64
+LOGIT_BUDGET = 2**27  # floats of logits per batch (512 MiB in float32): caps batch tokens for large vocabularies
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """Statistics of one sequence's scored (label) tokens, each of shape (n,)."""
+
+    logp: np.ndarray  # log p(label_t | prefix)
+    correct: np.ndarray  # bool: teacher-forced argmax == label_t
+    mu: np.ndarray  # E_{v~p_t}[log p_t(v)]
+    sigma: np.ndarray  # std of log p_t(v) under p_t
+
+    @property
+    def avg_nll(self) -> float:
+        return float(-self.logp.mean()) if self.logp.size else float("nan")
+
+
+class ScoreBook:
+    """Register encodings once, score them all in one length-sorted pass, read results back by handle."""
+
+    def __init__(self) -> None:
+        self._handles: dict[tuple, int] = {}
+        self.items: list[Encoded] = []
+
+    def add(self, enc: Encoded) -> int:
+        key = (tuple(enc.input_ids), tuple(enc.labels))
+        if key not in self._handles:
+            self._handles[key] = len(self.items)
+            self.items.append(enc)
+        return self._handles[key]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def run(self, model, pad_id: int, max_batch: int = MAX_BATCH) -> list[TokenStats]:
+        """Score every registered sequence; the list is indexed by the handles `add` returned."""
+        vocab = model.get_input_embeddings().weight.shape[0]
+        max_tokens = max(512, LOGIT_BUDGET // vocab)
+        out: list[TokenStats | None] = [None] * len(self.items)
+        for idx in length_batches([len(e) for e in self.items], max_tokens, max_batch):
+            for i, stats in zip(idx, score_batch(model, [self.items[i] for i in idx], pad_id), strict=True):
+                out[i] = stats
+        return out  # type: ignore[return-value]
+
+
+def length_batches(lengths: list[int], max_tokens: int, max_batch: int) -> list[list[int]]:
+    """Indices sorted by length, cut so that batch size × longest length stays within `max_tokens`."""
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda j: lengths[j]):
+        if cur and (len(cur) + 1 > max_batch or (len(cur) + 1) * lengths[i] > max_tokens):
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+@torch.no_grad()
+def score_batch(model, encs: list[Encoded], pad_id: int) -> list[TokenStats]:
+    was_training = model.training
+    model.eval()
+    batch = collate(encs, pad_id)
+    out = forward_logprobs(model, batch, return_logits=True)
+    model.train(was_training)
+    mask = out.mask  # (B, T-1)
+    sel = out.logits[mask].float()  # (N, V): only scored positions, N = total label tokens of the batch
+    lsm = F.log_softmax(sel, dim=-1)
+    p = lsm.exp()
+    mu = (p * lsm).sum(-1)  # (N,)
+    var = (p * lsm.square()).sum(-1) - mu.square()
+    sigma = var.clamp(min=0).sqrt()
+    labels = batch["labels"][:, 1:].to(mask.device)[mask]  # (N,)
+    correct = sel.argmax(-1) == labels
+    logp = out.logp[mask].float()
+    counts = mask.sum(1).tolist()
+    cols = [t.cpu().double().numpy() for t in (logp, mu, sigma)]
+    corr = correct.cpu().numpy()
+    stats, start = [], 0
+    for n in counts:
+        sl = slice(start, start + n)
+        stats.append(TokenStats(logp=cols[0][sl], correct=corr[sl], mu=cols[1][sl], sigma=cols[2][sl]))
+        start += n
+    return stats

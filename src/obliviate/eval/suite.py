@@ -1,0 +1,179 @@
+"""`evaluate(model, tokenizer, splits, oracle=...)`: every metric the data supports, next to the oracle's values.
+
+    from obliviate.eval.suite import evaluate
+    results = evaluate(model, tok, load_splits("corpus/"), oracle="models/oracle")   # or oracle_results="r.json"
+
+One plan (each set tokenized once) serves the model and the oracle; per model there is one length-batched scoring
+pass and one batched greedy generation per split. The returned dict is a complete results.json (docs/results.md).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from obliviate.errors import ModelError, ObliviateError
+from obliviate.results import build_results, env_info
+
+from .generation import generate_ids
+from .knowledge import TRUTH_RATIO_CONVENTION, qa_metrics
+from .memorization import cut_knowmem, memorization_metrics
+from .muse import muse_table
+from .privacy import MIA_CONVENTION, mia_metrics, oracle_privacy
+from .rouge import ROUGE_CONVENTION
+from .sets import KNOWMEM_NEW, VERBMEM_NEW, Plan, build_plan
+from .utility import forget_quality, utility_metrics
+
+NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a model trained without the forget "
+             "set): pass --oracle MODEL_DIR, or --oracle-results PATH (a results.json with its per-item values); "
+             "from Python: evaluate(..., oracle=model_or_path) or evaluate(..., oracle_results=path_or_dict)")
+
+
+def pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _decode(tokenizer, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def score_model(model, tokenizer, plan: Plan, batch_size: int = 32) -> tuple[dict, dict]:
+    """All metrics of one model that need no oracle, and timings {scoring_s, generation_s, items}."""
+    t0 = time.perf_counter()
+    stats = plan.book.run(model, pad_id(tokenizer))
+    t1 = time.perf_counter()
+    answers, knowmem = {}, {}
+    for name, ev in plan.qa.items():
+        if ev.prompts:
+            ids = generate_ids(model, ev.prompts, ev.budgets, pad_id(tokenizer), tokenizer.eos_token_id, batch_size)
+            answers[name] = [_decode(tokenizer, g) for g in ids]
+            knowmem[name] = [cut_knowmem(_decode(tokenizer, g[:KNOWMEM_NEW])) for g in ids]
+    verb = None
+    if plan.verb is not None:
+        ids = generate_ids(model, plan.verb.prompts, [VERBMEM_NEW] * len(plan.verb.prompts), pad_id(tokenizer),
+                           tokenizer.eos_token_id, batch_size)
+        verb = [_decode(tokenizer, g) for g in ids]
+    t2 = time.perf_counter()
+    metrics = qa_metrics(plan, stats, answers)
+    metrics |= memorization_metrics(plan, stats, knowmem, verb)
+    metrics |= mia_metrics(plan, stats)
+    metrics |= utility_metrics(metrics)
+    timing = {"scoring_s": t1 - t0, "generation_s": t2 - t1, "metrics_s": time.perf_counter() - t2,
+              "sequences": len(plan.book), "generations": sum(len(v) for v in answers.values()) + len(verb or [])}
+    return metrics, timing
+
+
+def check_same_tokenizer(tokenizer, other, model=None, oracle_model=None) -> None:
+    """The oracle must read the same token ids: same vocabulary, same embedding size."""
+    if other is not None and other is not tokenizer and other.get_vocab() != tokenizer.get_vocab():
+        raise ModelError(f"the oracle's tokenizer differs from the model's ({len(other)} vs {len(tokenizer)} "
+                         "tokens, or different token ids); rule: the oracle is trained with the model's tokenizer")
+    if model is not None and oracle_model is not None:
+        a = model.get_input_embeddings().weight.shape[0]
+        b = oracle_model.get_input_embeddings().weight.shape[0]
+        if a != b:
+            raise ModelError(f"the oracle's embedding has {b} rows, the model's {a}; rule: the oracle shares the "
+                             "model's tokenizer and vocabulary")
+
+
+def resolve_oracle(oracle, tokenizer, model):
+    """oracle: a model (shares `tokenizer`), a (model, tokenizer) pair, or a path/hub name to load."""
+    from obliviate.models import load
+
+    if isinstance(oracle, (str, Path)):
+        o_model, o_tok = load(oracle)
+    elif isinstance(oracle, tuple):
+        o_model, o_tok = oracle
+    else:
+        o_model, o_tok = oracle, None
+    check_same_tokenizer(tokenizer, o_tok, model, o_model)
+    return o_model
+
+
+def load_oracle_results(src, section_first: bool = True) -> tuple[dict, str]:
+    """Per-item metrics from a saved results.json: its `oracle` section when filled (and `section_first`), else
+    its own metrics (the file of an oracle evaluated against itself, or a target's results)."""
+    if isinstance(src, dict):
+        data, where = src, "oracle_results"
+    else:
+        path = Path(src)
+        if not path.is_file():
+            raise ObliviateError(f"{path}: oracle results not found (rule: a results.json written by obliviate "
+                                 "eval)")
+        data, where = json.loads(path.read_text()), str(path)
+    section = ((data.get("oracle") or {}).get("metrics") if section_first else None) or data.get("metrics")
+    if not section:
+        raise ObliviateError(f"{where}: no metrics in the oracle results (rule: a results.json written by "
+                             "obliviate eval)")
+    return section, where
+
+
+def _need(metrics: dict, oracle: dict, where: str) -> None:
+    for key in ("forget/truth_ratio", "mia/loss", "mia/min_k"):
+        if key in metrics and key not in oracle:
+            raise ObliviateError(f"{where}: oracle results lack {key!r}; evaluate the oracle on the same splits "
+                                 "with the same suite")
+
+
+def conventions(plan: Plan) -> dict[str, str]:
+    out = {
+        "rouge": ROUGE_CONVENTION,
+        "truth_ratio": TRUTH_RATIO_CONVENTION,
+        "mia": MIA_CONVENTION,
+        "prompt_format": "trained QA format: '[bos]Question: {q}\\nAnswer:' + ' {a}' + eos; answer tokens incl. "
+                         "EOS are scored",
+        "generation": "greedy, batched with left padding and KV cache, cut at EOS; TOFU answers get "
+                      "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
+        "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
+                   "MUSE's 10-shot prompt), cut at a blank line or 'Question'",
+        "verbmem": "prompt = bos + first min(32, n/2) tokens of each forget text, 128 greedy new tokens, ROUGE-L F1 "
+                   "x100 against the next 128 tokens",
+        "evaluation_sets": "every item of every split (no cap); prob and rouge on the split itself, truth ratio "
+                           "and prob_norm on its *_perturbed variant when the source has one",
+        "model_utility": "harmonic mean of prob (prob_norm for real_authors, world_facts), rouge_l_recall and "
+                         "truth_ratio over retain, real_authors, world_facts where present",
+        "bootstrap": "95% percentile bootstrap, 1000 resamples, seed 0; aggregates of several groups resample "
+                     "each group (split, forget/holdout) independently",
+        "cost_ratio": "unlearning wall time / oracle training wall time",
+    }
+    if plan.mia is not None:
+        out["mia_items"] = ("forget vs holdout QA answers (answer tokens given the question; zlib of the answer)"
+                            if plan.mia.kind == "qa" else "forget vs holdout raw texts")
+    return out | plan.notes
+
+
+def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: str = "all", *,
+             target_results=None, config: dict | None = None, cost: dict | None = None, name: str = "model",
+             batch_size: int = 32, seed: int | None = None) -> dict[str, Any]:
+    """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md)."""
+    t0 = time.perf_counter()
+    plan = build_plan(tokenizer, splits, suite)
+    oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
+    metrics, timing = score_model(model, tokenizer, plan, batch_size)
+    needs_oracle = "forget/truth_ratio" in metrics or plan.mia is not None
+    o_metrics, source = None, None
+    if oracle_model is not None:
+        o_metrics, o_timing = score_model(oracle_model, tokenizer, plan, batch_size)
+        source = str(oracle) if isinstance(oracle, (str, Path)) else "model"
+        timing["oracle"] = o_timing
+    elif oracle_results is not None:
+        o_metrics, source = load_oracle_results(oracle_results)
+        _need(metrics, o_metrics, source)
+    elif needs_oracle:
+        raise ObliviateError(NO_ORACLE)
+    if o_metrics is not None:
+        if "forget/truth_ratio" in metrics:
+            metrics["forget_quality"] = forget_quality(metrics, o_metrics)
+        if plan.mia is not None:
+            metrics |= oracle_privacy(metrics, o_metrics)
+    target = load_oracle_results(target_results, section_first=False)[0] if target_results is not None else None
+    extra = {"name": name, "track": "llm"}
+    if plan.muse:
+        extra["muse"] = muse_table(metrics, o_metrics, target)
+    timing["total_s"] = time.perf_counter() - t0
+    extra["timing"] = timing
+    cfg = {"suite": suite, "splits": getattr(splits, "counts", lambda: {})(), "batch_size": batch_size,
+           "data": getattr(splits, "name", None)} | (config or {})
+    return build_results(cfg, metrics, conventions(plan), cost or {},
+                         {"source": source, "metrics": o_metrics or {}}, env=env_info(seed=seed), **extra)
