@@ -14,6 +14,8 @@ from obliviate.errors import ObliviateError
 COMMAND_MODULES = [
     "obliviate.data.cli",
     "obliviate.models.cli",
+    "obliviate.engine.cli",
+    "obliviate.report.cli",
 ]
 
 
