@@ -13,6 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from obliviate.config import parse_sets
 from obliviate.data.persons import generate
 from obliviate.models import build_model, n_params, train, train_tokenizer
 from obliviate.models.corpus import corpus_texts, recipe, split_records
@@ -24,17 +27,22 @@ def main() -> None:
     ap.add_argument("--facts", type=int, default=10)
     ap.add_argument("--preset", default="small")
     ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda to count epochs fast (timings then differ)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="recipe override, e.g. lr=5e-3")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "corpus"
         generate(data, persons=args.persons, facts=args.facts)
-        overrides = {"eval_every": 1}
+        overrides = {"eval_every": 1, **parse_sets(args.set)}
         if args.epochs:
             overrides["epochs"] = args.epochs
         cfg = recipe(args.preset, overrides)
         qa, texts = split_records(data, "full", cfg.bios)
         tok = train_tokenizer(corpus_texts(data), cfg.vocab_size)
-        model = build_model(args.preset, tok, cfg.seed)
+        model = build_model(args.preset, tok, cfg.seed).to(args.device)
         t0 = time.perf_counter()
         log = train(model, tok, qa, texts, cfg, progress=False)
         wall = time.perf_counter() - t0
@@ -51,7 +59,8 @@ def main() -> None:
         "qa_items": log["qa_items"], "texts": log["texts"], "epochs": len(log["epochs"]),
         "median_seconds_per_epoch_incl_check": statistics.median(per_epoch),
         "epochs_to_95pct_exact": reach, "final_accuracy": log["accuracy"], "final_loss": log["final_loss"],
-        "wall_time_s": wall, "peak_memory_mb": log["peak_memory_mb"], "tokens": log["tokens"],
+        "wall_time_s": wall, "recipe": log["config"], "threads": torch.get_num_threads(),
+        "device": args.device, "peak_memory_mb": log["peak_memory_mb"], "tokens": log["tokens"],
     }
     print(json.dumps(out))
 

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         rc = args.func(args)
-    except (ObliviateError, FileNotFoundError, FileExistsError) as e:
+    except (ObliviateError, OSError) as e:  # OSError: unreadable input, unwritable output
         print(f"obliviate {args.command}: error: {e}", file=sys.stderr)
         return 2
     return int(rc or 0)

@@ -143,6 +143,8 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
 
 def _step(model, batch, opt, sched, grad_clip: float) -> tuple[float, int]:
     """One optimizer step on the mean answer-token NLL of `batch`."""
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
     out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     logits = out.logits[:, :-1]  # (B, T-1, V)
     labels = batch["labels"][:, 1:]
