@@ -1,0 +1,140 @@
+"""The one training loop of the classifier track, and `unlearn`, the public entry point around it.
+
+`unlearn(model, forget, retain, method="salun", **overrides)` copies the model, runs the method and returns
+`(model, log)`; the input model is left unchanged (SCRUB uses it as its teacher). Forget and retain may be any
+map-style `Dataset` of (x, y) pairs or any `DataLoader` yielding (x, y) batches.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import resource
+import sys
+import time
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from obliviate.errors import DataError, ModelError
+
+from . import masks
+from .data import check_labels
+from .methods import Context, resolve
+from .models import output_size
+
+
+def as_loader(data: Dataset | DataLoader, batch_size: int, seed: int, shuffle: bool = True) -> DataLoader:
+    """A DataLoader over `data` (returned as is when it already is one); shuffling drawn from `seed`."""
+    if isinstance(data, DataLoader):
+        return data
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=gen if shuffle else None)
+
+
+def dataset_size(data: Dataset | DataLoader) -> int:
+    ds = data.dataset if isinstance(data, DataLoader) else data
+    try:
+        return len(ds)
+    except TypeError:
+        return sum(len(y) for _, y in data)  # an iterable loader: count by walking it once
+
+
+def first_example(data: Dataset | DataLoader) -> torch.Tensor:
+    if isinstance(data, DataLoader):
+        x, _ = next(iter(data))
+        return x[0]
+    return data[0][0]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: peak allocated by torch; CPU: the process's peak resident set (ru_maxrss: KiB on Linux, B on macOS)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def _scheduler(opt, recipe, total_steps: int):
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+def _freeze_masked(model: nn.Module, opt, mask: masks.Mask, frozen: dict[str, torch.Tensor]) -> None:
+    """Put every masked entry back to its frozen value and clear its momentum (weight decay moved it)."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if n in mask:
+                p.copy_(torch.where(mask[n], p, frozen[n]))
+                buf = opt.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    buf.mul_(mask[n])
+
+
+def run(model: nn.Module, method, ctx: Context, mask: masks.Mask | None) -> dict[str, Any]:
+    """Train `model` in place following `method`; returns steps, samples and per-epoch mean losses."""
+    r = method.recipe()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+    total = sum(len(ctx.loaders[s]) for e in range(r.epochs) for s, _ in method.phases(e)) or 1
+    sched = _scheduler(opt, r, total)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if mask and n in mask}
+    steps, samples, epoch_loss = 0, 0, []
+    model.train()
+    for epoch in range(r.epochs):
+        losses = []
+        for split, loss_fn in method.phases(epoch):
+            for x, y in ctx.loaders[split]:
+                x, y = x.to(ctx.device), y.to(ctx.device)
+                check_labels(y, ctx.num_classes, where=f"{split} labels")
+                loss = loss_fn(model(x), x, y, ctx) + method.penalty(model, steps / total)
+                if not torch.isfinite(loss):
+                    raise ModelError(f"{method.name}: loss became {loss.item()} at step {steps} (epoch {epoch}, "
+                                     f"{split}); lower lr (now {r.lr})")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if mask:
+                    for n, p in model.named_parameters():
+                        if n in mask and p.grad is not None:
+                            p.grad.mul_(mask[n])
+                opt.step()
+                sched.step()
+                if mask:
+                    _freeze_masked(model, opt, mask, frozen)
+                steps, samples = steps + 1, samples + len(y)
+                losses.append(loss.item())
+        epoch_loss.append(sum(losses) / max(len(losses), 1))
+    return {"steps": steps, "samples": samples, "epoch_loss": epoch_loss}
+
+
+def unlearn(model: nn.Module, forget: Dataset | DataLoader, retain: Dataset | DataLoader, method: str = "salun",
+            *, seed: int = 0, num_classes: int | None = None, **overrides) -> tuple[nn.Module, dict[str, Any]]:
+    """Unlearn `forget` from a copy of `model` with `method` (see `METHODS`); overrides set the method's
+    hyper-parameters (unknown keys are ConfigErrors listing the valid ones). Returns (new model, log)."""
+    cfg = resolve(method, overrides)
+    if dataset_size(forget) == 0:
+        raise DataError("the forget set is empty: nothing to unlearn", field="forget", rule="at least one sample",
+                        value=0)
+    if dataset_size(retain) == 0:
+        raise DataError("the retain set is empty", field="retain", rule="at least one sample", value=0)
+    device = next(model.parameters()).device
+    got = output_size(model, first_example(forget))
+    if num_classes is not None and got != num_classes:
+        raise ModelError(f"model output size {got} does not match the number of classes {num_classes} "
+                         f"(rule: last layer width == num_classes)")
+    r = cfg.recipe()
+    loaders = {"forget": as_loader(forget, r.batch_size, seed), "retain": as_loader(retain, r.batch_size, seed + 1)}
+    teacher = copy.deepcopy(model).eval() if cfg.needs_teacher else None
+    new = copy.deepcopy(model)
+    ctx = Context(got, torch.Generator().manual_seed(seed), device, seed, teacher, loaders)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        mask = cfg.prepare(new, ctx)
+        log = run(new, cfg, ctx, mask)
+        wall = time.perf_counter() - start
+    log.update(method=method, config=cfg.describe(), seed=seed, wall_time_s=wall,
+               peak_memory_mb=peak_memory_mb(device), trainable_fraction=masks.density(new, mask))
+    return new.eval(), log
