@@ -123,6 +123,14 @@ def test_sampler_is_rank_aware_and_world_size_free():
         PairingSampler(10, 30, batch_size=3, world_size=2)
 
 
+def test_keyword_overrides(trained, tokenizer, split):
+    _, log = unlearn(trained, tokenizer, *split, "npo", method__beta=0.3, train__max_steps=1, train__batch_size=4,
+                     engine__progress=False)
+    assert log["config"]["hyper_parameters"]["beta"] == 0.3 and log["totals"]["steps"] == 1
+    with pytest.raises(ConfigError, match="unexpected keyword 'beta'"):
+        unlearn(trained, tokenizer, *split, "npo", beta=0.3)
+
+
 def test_bad_inputs(trained, tokenizer, split):
     with pytest.raises(ConfigError, match="available: ga, grad_diff"):
         unlearn(trained, tokenizer, *split, "npoo")

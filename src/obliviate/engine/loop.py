@@ -34,15 +34,17 @@ class DivergenceError(ObliviateError):
 
 def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: str = "npo",
             overrides: dict | None = None, *, eval_hook=None, out: str | Path | None = None, lora=None,
-            masks: dict[str, torch.Tensor] | None = None, resume: bool = False, accelerator: Accelerator | None = None):
+            masks: dict[str, torch.Tensor] | None = None, resume: bool = False, accelerator: Accelerator | None = None,
+            **keyword_overrides):
     """Unlearn `forget` from `model`; returns (model, log). See the module docstring and `engine/config.py`.
 
     overrides: dotted keys (`method.beta`, `train.epochs`, `engine.ref_cache`, ...). eval_hook(model, step, epoch)
     -> {name: float}, called on every process. lora: "r=8,alpha=16,targets=q_proj,v_proj", a dict or LoraSpec.
     masks: {parameter name: 0/1 tensor} multiplied into the gradients before each step. out: writes model/, run.json
     and checkpoints/; resume=True continues from the newest checkpoint under out.
+    Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
-    cfg, m = resolve(method, overrides)
+    cfg, m = resolve(method, {**(overrides or {}), **_keyword_keys(keyword_overrides)})
     if not forget:
         raise DataError("the forget set is empty", field="forget", rule="at least one QA record", value=0)
     check_pair(model, tokenizer, "unlearn")
@@ -193,6 +195,15 @@ class _Step:
         values = self.acc.reduce(torch.stack([sums[k] for k in names]).to(self.acc.device), "mean")
         tokens = int(self.acc.reduce(torch.tensor(tokens, device=self.acc.device), "sum"))
         return dict(zip(names, values.tolist(), strict=True)), tokens
+
+
+def _keyword_keys(kwargs: dict) -> dict:
+    """`method__beta=0.2` → {"method.beta": 0.2}; a keyword without `__` is not an override."""
+    for key in kwargs:
+        if "__" not in key:
+            raise ConfigError(f"unlearn(): unexpected keyword {key!r}; overrides are written like method__beta=0.2 "
+                              "or train__epochs=3 (or passed as overrides={'method.beta': 0.2})")
+    return {k.replace("__", "."): v for k, v in kwargs.items()}
 
 
 def _guard(cfg: RunConfig, terms: dict[str, float], step: int, last_good) -> None:
