@@ -138,3 +138,25 @@ def unlearn(model: nn.Module, forget: Dataset | DataLoader, retain: Dataset | Da
     log.update(method=method, config=cfg.describe(), seed=seed, wall_time_s=wall,
                peak_memory_mb=peak_memory_mb(device), trainable_fraction=masks.density(new, mask))
     return new.eval(), log
+
+
+def fit(model: nn.Module, data: Dataset | DataLoader, seed: int = 0, **overrides) -> tuple[nn.Module, dict]:
+    """Train a fresh copy of `model` (weights re-drawn from `seed`) on `data` with the `retrain` recipe: how the
+    original and the oracle are made. Returns (trained model, log with wall_time_s, steps, samples)."""
+    cfg = resolve("retrain", overrides)
+    if dataset_size(data) == 0:
+        raise DataError("cannot train on an empty set", field="train", rule="at least one sample", value=0)
+    device = next(model.parameters()).device
+    num_classes = output_size(model, first_example(data))
+    ctx = Context(num_classes, torch.Generator().manual_seed(seed), device, seed, None,
+                  {"retain": as_loader(data, cfg.batch_size, seed)})
+    new = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        cfg.prepare(new, ctx)
+        log = run(new, cfg, ctx, None)
+        wall = time.perf_counter() - start
+    log.update(method="retrain", config=cfg.describe(), seed=seed, wall_time_s=wall,
+               peak_memory_mb=peak_memory_mb(device))
+    return new.eval(), log

@@ -1,0 +1,113 @@
+"""The classifier experiment behind `obliviate vision demo` and `bench/vision.py`.
+
+Per seed: train the original on all training data, then for each scenario (random 10% / one class) retrain the
+oracle on retain only (same recipe, same seed), run every method from the original, and evaluate each against the
+oracle. `aggregate` turns per-seed numbers into results.json metrics (mean, std, per-seed values).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Subset
+
+from obliviate.results import metric
+
+from .data import ClassData, forget_split
+from .loop import fit, unlearn
+from .methods import METHODS
+from .metrics import GAP_METRICS, evaluate
+from .metrics import cost as run_cost
+from .models import build_model
+
+SCENARIOS = ("random", "class")
+REPORTED = (*GAP_METRICS, "avg_gap", "TA_forgotten_class")
+RETRAIN_SEED_OFFSET = 1000  # the `retrain` method row: an independent retrain, i.e. the oracle's own noise floor
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What to run. train_epochs: epochs of the original and the oracle (`retrain` recipe)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    scenarios: tuple[str, ...] = SCENARIOS
+    methods: tuple[str, ...] = tuple(METHODS)
+    fraction: float = 0.1
+    forget_class: int = 0
+    train_epochs: int = 30
+
+
+def _entry(scores: dict, log: dict | None, config: dict) -> dict[str, Any]:
+    return {"metrics": {k: v for k, v in scores.items() if k in REPORTED}, "cost": scores.get("cost", {}),
+            "config": config, "log": log}
+
+
+def run_scenario(data: ClassData, exp: Experiment, scenario: str, seed: int, original, original_log,
+                 say: Callable[[str], None] = print) -> dict[str, dict]:
+    """Oracle, original and every method on one scenario and seed: name → {metrics, cost, config, log}."""
+    full, test = data.train(), data.test()
+    f_idx, r_idx = forget_split(data.y_train, scenario, data.num_classes, exp.fraction, exp.forget_class, seed)
+    forget, retain = Subset(full, f_idx.tolist()), Subset(full, r_idx.tolist())
+    fc = exp.forget_class if scenario == "class" else None
+    oracle, oracle_log = fit(build_model(data.input_shape, data.num_classes, seed), retain, seed,
+                             epochs=exp.train_epochs)
+    ref = evaluate(oracle, forget, retain, test, forget_class=fc, seed=seed)
+    ref.pop("cost")
+    own = dict(ref, avg_gap=0.0, cost=run_cost(oracle_log))
+    out = {"oracle": _entry(own, oracle_log, oracle_log["config"]),
+           "original": _entry(evaluate(original, forget, retain, test, oracle=ref, forget_class=fc,
+                                       log=original_log, oracle_log=oracle_log, seed=seed),
+                              original_log, original_log["config"])}
+    for name in exp.methods:
+        extra = {"epochs": exp.train_epochs} if name == "retrain" else {}
+        run_seed = seed + RETRAIN_SEED_OFFSET if name == "retrain" else seed
+        start = time.perf_counter()
+        new, log = unlearn(original, forget, retain, name, seed=run_seed, **extra)
+        scores = evaluate(new, forget, retain, test, oracle=ref, forget_class=fc, log=log, oracle_log=oracle_log,
+                          seed=seed)
+        out[name] = _entry(scores, log, log["config"])
+        say(f"  [{scenario} seed {seed}] {name:12s} UA {scores['UA']:6.2f} RA {scores['RA']:6.2f} "
+            f"TA {scores['TA']:6.2f} MIA {scores['MIA_efficacy']:6.2f} gap {scores['avg_gap']:5.2f} "
+            f"({time.perf_counter() - start:.1f}s)")
+    out["_oracle_metrics"] = ref
+    out["_sizes"] = {"forget": len(f_idx), "retain": len(r_idx), "test": len(test), "forget_class": fc}
+    return out
+
+
+def run(data: ClassData, exp: Experiment, say: Callable[[str], None] = print) -> dict[str, list[dict]]:
+    """scenario → list (one per seed) of run_scenario's outputs."""
+    runs: dict[str, list[dict]] = {s: [] for s in exp.scenarios}
+    for seed in exp.seeds:
+        original, log = fit(build_model(data.input_shape, data.num_classes, seed), data.train(), seed,
+                            epochs=exp.train_epochs)
+        say(f"seed {seed}: original trained in {log['wall_time_s']:.1f}s")
+        for scenario in exp.scenarios:
+            runs[scenario].append(run_scenario(data, exp, scenario, seed, original, log, say))
+    return runs
+
+
+def aggregate(per_seed: list[dict[str, float]]) -> dict[str, dict]:
+    """Per-seed metric dicts → {name: METRIC} with value = mean, per_item = per-seed values, std (ddof 1)."""
+    out = {}
+    for name in REPORTED:
+        vals = [s[name] for s in per_seed if name in s]
+        if vals:
+            std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+            out[name] = metric(vals, std=std)
+    return out
+
+
+def aggregate_cost(costs: list[dict]) -> dict[str, Any]:
+    """Mean wall time over seeds (steps, samples from the first seed: they do not depend on it)."""
+    if not costs or not costs[0]:
+        return {}
+    out = {k: costs[0].get(k) for k in ("steps", "samples", "tokens")}
+    out["wall_time_s"] = float(np.mean([c["wall_time_s"] for c in costs]))
+    out["peak_memory_mb"] = max(c.get("peak_memory_mb") or 0.0 for c in costs)
+    if "oracle" in costs[0]:
+        out["oracle"] = aggregate_cost([c["oracle"] for c in costs])
+        out["cost_ratio"] = out["wall_time_s"] / out["oracle"]["wall_time_s"]
+    return out
