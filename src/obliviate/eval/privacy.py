@@ -72,9 +72,9 @@ MIA_CONVENTION = (
 def _auc_metric(member: np.ndarray, nonmember: np.ndarray, **extra) -> dict:
     from obliviate.results import metric
 
-    from .stats import auc, bootstrap_groups
+    from .stats import auc, auc_resamples, percentile_ci
 
-    lo, hi = bootstrap_groups([member, nonmember], auc)
+    lo, hi = percentile_ci(auc_resamples([(member, nonmember)])[:, 0])
     return metric(member, value=auc(member, nonmember), ci=False, holdout_scores=nonmember.tolist(),
                   n_holdout=int(nonmember.size), **extra) | {"ci_low": lo, "ci_high": hi}
 
@@ -111,7 +111,7 @@ def oracle_privacy(metrics: dict, oracle: dict) -> dict:
     """
     from obliviate.errors import ObliviateError
 
-    from .stats import auc, bootstrap_groups
+    from .stats import auc, auc_resamples, percentile_ci
 
     mf, mh = _scores(metrics["mia/loss"])
     of, oh = _scores(oracle["mia/loss"])
@@ -123,10 +123,10 @@ def oracle_privacy(metrics: dict, oracle: dict) -> dict:
     of, oh = _scores(oracle[f"mia/{PRIVLEAK_ATTACK}"])
     a_model, a_oracle = auc(mf, mh), auc(of, oh)
 
-    def stat(f: np.ndarray, h: np.ndarray) -> float:  # f, h: (n, 2) columns model, oracle
-        return privleak(auc(f[:, 0], h[:, 0]), auc(f[:, 1], h[:, 1]))
-
-    lo, hi = bootstrap_groups([np.column_stack([mf, of]), np.column_stack([mh, oh])], stat)
+    boot = auc_resamples([(mf, mh), (of, oh)])  # (B, 2): model and oracle AUC on the same resampled items
+    with np.errstate(divide="ignore", invalid="ignore"):
+        leaks = np.array([privleak(a, b) for a, b in boot])
+    lo, hi = percentile_ci(leaks)
     out["privleak"] = {"value": privleak(a_model, a_oracle), "ci_low": lo, "ci_high": hi,
                        "n": int(mf.size + mh.size), "per_item": [], "attack": PRIVLEAK_ATTACK,
                        "auc": a_model, "oracle_auc": a_oracle}

@@ -53,7 +53,7 @@ class ScoreBook:
 
     def run(self, model, pad_id: int, max_batch: int = MAX_BATCH) -> list[TokenStats]:
         """Score every registered sequence; the list is indexed by the handles `add` returned."""
-        vocab = model.get_input_embeddings().weight.shape[0]
+        vocab = getattr(model, "module", model).get_input_embeddings().weight.shape[0]  # DDP wraps in .module
         max_tokens = max(512, LOGIT_BUDGET // vocab)
         out: list[TokenStats | None] = [None] * len(self.items)
         for idx in length_batches([len(e) for e in self.items], max_tokens, max_batch):

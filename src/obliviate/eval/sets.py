@@ -67,14 +67,15 @@ class Plan:
     notes: dict[str, str] = field(default_factory=dict)  # skipped parts and why
 
 
-def build_plan(tokenizer, splits, suite: str = "all") -> Plan:
+def build_plan(tokenizer, splits, suite: str = "all", generate: bool = True) -> Plan:
+    """What to score and generate for `suite` on `splits`. generate=False: log-prob metrics only (eval hooks)."""
     if suite not in SUITES:
         raise ConfigError(f"suite {suite!r}: unknown; choose one of {', '.join(SUITES)}")
     forget = getattr(splits, "forget", None)
     plan = Plan(suite=suite, book=ScoreBook())
     plan.tofu = suite in ("all", "tofu") and _want(plan, "tofu", bool(forget), "no forget QA items")
     plan.muse = suite in ("all", "muse")
-    want_gen = plan.tofu or plan.muse
+    want_gen = generate and (plan.tofu or plan.muse)
     for name in QA_SPLITS:
         records = getattr(splits, name, None)
         if records:
@@ -86,7 +87,7 @@ def build_plan(tokenizer, splits, suite: str = "all") -> Plan:
         _add_truth_sets(plan, tokenizer, splits)
     if suite in ("all", "muse", "mia"):
         _add_mia(plan, tokenizer, splits)
-    if plan.muse:
+    if plan.muse and generate:
         _add_verbmem(plan, tokenizer, getattr(splits, "forget_texts", None))
     return plan
 

@@ -76,3 +76,37 @@ def bootstrap_groups(
         return (math.nan, math.nan)
     alpha = (1.0 - level) / 2.0
     return (float(np.quantile(stats, alpha)), float(np.quantile(stats, 1.0 - alpha)))
+
+
+def _multiplicities(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
+    """(resamples, n): how often each item is drawn in each resample with replacement."""
+    idx = rng.integers(0, n, size=(resamples, n)) + n * np.arange(resamples)[:, None]
+    return np.bincount(idx.ravel(), minlength=resamples * n).reshape(resamples, n).astype(float)
+
+
+def auc_resamples(pairs: Sequence[tuple[np.ndarray, np.ndarray]], resamples: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """Bootstrap AUCs, shape (resamples, len(pairs)), for score pairs (member, non-member) on the same items.
+
+    Members and non-members are resampled separately (stratified) and every pair sees the same draws, so a model's
+    and an oracle's AUC stay paired. With W[i, j] = 1[m_i > h_j] + ½·1[m_i = h_j] and multiplicity vectors c1, c0
+    of a resample, its AUC is c1ᵀ W c0 / (n1·n0): one matrix product for all resamples instead of a sort each.
+    """
+    n1, n0 = len(pairs[0][0]), len(pairs[0][1])
+    rng = np.random.default_rng(seed)
+    c1, c0 = _multiplicities(rng, n1, resamples), _multiplicities(rng, n0, resamples)  # (B, n1), (B, n0)
+    out = np.empty((resamples, len(pairs)))
+    for k, (m, h) in enumerate(pairs):
+        m, h = np.asarray(m, dtype=float), np.asarray(h, dtype=float)
+        w = (m[:, None] > h[None, :]) + 0.5 * (m[:, None] == h[None, :])  # (n1, n0)
+        out[:, k] = np.einsum("bi,ij,bj->b", c1, w, c0, optimize=True) / (n1 * n0)
+    return out
+
+
+def percentile_ci(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    s = np.asarray(samples, dtype=float)
+    s = s[~np.isnan(s)]
+    if s.size == 0:
+        return (math.nan, math.nan)
+    alpha = (1.0 - level) / 2.0
+    return (float(np.quantile(s, alpha)), float(np.quantile(s, 1.0 - alpha)))

@@ -145,7 +145,7 @@ def conventions(plan: Plan) -> dict[str, str]:
 
 def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: str = "all", *,
              target_results=None, config: dict | None = None, cost: dict | None = None, name: str = "model",
-             batch_size: int = 32, seed: int | None = None) -> dict[str, Any]:
+             curve: list | None = None, batch_size: int = 32, seed: int | None = None) -> dict[str, Any]:
     """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md)."""
     t0 = time.perf_counter()
     plan = build_plan(tokenizer, splits, suite)
@@ -168,7 +168,7 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
         if plan.mia is not None:
             metrics |= oracle_privacy(metrics, o_metrics)
     target = load_oracle_results(target_results, section_first=False)[0] if target_results is not None else None
-    extra = {"name": name, "track": "llm"}
+    extra = {"name": name, "track": "llm", "curve": curve or []}
     if plan.muse:
         extra["muse"] = muse_table(metrics, o_metrics, target)
     timing["total_s"] = time.perf_counter() - t0

@@ -1,0 +1,105 @@
+"""`obliviate eval`: evaluate a model against the oracle and write results.json (docs/results.md).
+
+    obliviate eval --model runs/npo/model --oracle models/oracle --data DIR --forget forget10 --out results.json
+    obliviate eval ... --oracle-results oracle/results.json          # saved per-item oracle values instead
+    obliviate eval ... --suite tofu|muse|mia|all                      # default: all that the data supports
+    obliviate eval ... --protocol scalability --sizes 1,2,3,4 --method npo       # MUSE C5
+    obliviate eval ... --protocol sustainability --requests 4 --method npo       # MUSE C6
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="evaluate a model against the oracle (TOFU, MUSE C1-C6, membership inference)")
+    p.add_argument("--model", required=True, help="model folder or hub name (any HF causal LM)")
+    p.add_argument("--oracle", default=None, help="oracle model folder (trained without the forget set)")
+    p.add_argument("--oracle-results", default=None, metavar="PATH",
+                   help="a saved results.json whose per-item oracle values are used instead of --oracle")
+    p.add_argument("--target-results", default=None, metavar="PATH",
+                   help="the target's results.json (before unlearning): enables MUSE C4 (utility kept >= 95%%)")
+    p.add_argument("--data", required=True, help="corpus folder, tofu:PATH_OR_HUB, or a folder/file of records")
+    p.add_argument("--forget", default="forget10", help="forget split name or file (default forget10)")
+    p.add_argument("--retain", default=None, help="retain split name or file (default: the complement)")
+    p.add_argument("--out", required=True, help="results.json to write (atomically)")
+    p.add_argument("--suite", default="all", choices=("all", "tofu", "muse", "mia"))
+    p.add_argument("--name", default=None, help="label in reports (default: the model folder's run name)")
+    p.add_argument("--protocol", default=None, choices=("scalability", "sustainability"))
+    p.add_argument("--sizes", default="1,2,3,4", help="scalability: forget-set sizes in folds (default 1,2,3,4)")
+    p.add_argument("--requests", type=int, default=4, help="sustainability: sequential requests (default 4)")
+    p.add_argument("--method", default="npo", help="protocols: the unlearning method")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="protocols: method overrides")
+    p.add_argument("--batch-size", type=int, default=32, help="generation batch size (default 32)")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
+    p.set_defaults(func=run)
+
+
+def _name(args) -> str:
+    if args.name:
+        return args.name
+    path = Path(args.model)
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
+def run(args) -> int:
+    from obliviate.config import parse_sets
+    from obliviate.data import load_splits
+    from obliviate.errors import ConfigError
+    from obliviate.models import load
+    from obliviate.results import write_results
+
+    from .cost import build_cost
+    from .protocols import scalability, sustainability
+    from .suite import evaluate
+
+    if args.oracle and args.oracle_results:
+        raise ConfigError("pass either --oracle or --oracle-results, not both")
+    splits = load_splits(args.data, forget=args.forget, retain=args.retain)
+    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
+    oracle = (*load(args.oracle, trust_remote_code=args.trust_remote_code),) if args.oracle else None
+    config = {"model": args.model, "oracle": args.oracle, "oracle_results": args.oracle_results,
+              "data": args.data, "forget": args.forget, "retain": args.retain}
+    kwargs = {"suite": args.suite, "batch_size": args.batch_size, "config": config}
+    if args.protocol:
+        if oracle is None:
+            raise ConfigError("--protocol needs --oracle MODEL_DIR (every step is evaluated against it)")
+        fn = scalability if args.protocol == "scalability" else sustainability
+        extra = ({"sizes": [int(s) for s in args.sizes.split(",") if s.strip()]} if args.protocol == "scalability"
+                 else {"requests": args.requests})
+        config |= {"protocol": args.protocol, "method": args.method, "overrides": parse_sets(args.set), **extra}
+        results = fn(model, tokenizer, splits, args.oracle, method=args.method, overrides=parse_sets(args.set),
+                     **extra, **kwargs)
+    else:
+        saved = _read_json(args.oracle_results) if args.oracle_results else None
+        results = evaluate(model, tokenizer, splits, oracle=oracle, oracle_results=saved,
+                           target_results=args.target_results, name=_name(args),
+                           cost=build_cost(args.model, args.oracle, saved), curve=_curve(args.model), **kwargs)
+    write_results(args.out, results)
+    _summary(results, args.out)
+    return 0
+
+
+def _read_json(path: str) -> dict:
+    from obliviate.errors import ObliviateError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ObliviateError(f"{p}: oracle results not found (rule: a results.json written by obliviate eval)")
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ObliviateError(f"{p}: not valid JSON ({e})") from None
+
+
+def _curve(model_dir: str) -> list:
+    path = Path(model_dir).parent / "run.json"
+    return json.loads(path.read_text()).get("curve", []) if path.is_file() else []
+
+
+def _summary(results: dict, out: str) -> None:
+    shown = ("forget_quality", "model_utility", "privleak", "verbmem", "knowmem_f", "knowmem_r")
+    parts = [f"{k} {results['metrics'][k]['value']:.4g}" for k in shown
+             if k in results["metrics"] and results["metrics"][k]["value"] is not None]
+    print(f"{results.get('name', 'model')}: {', '.join(parts) or 'no headline metrics'} -> {out}")
