@@ -1,0 +1,135 @@
+"""The suite end to end: it tells a memorized target from its oracle, the oracle matches itself exactly, TOFU
+files go through it, saved oracle results stand in for the oracle model, and bad input fails clearly."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from obliviate.errors import DataError, ModelError, ObliviateError
+from obliviate.eval.suite import evaluate
+
+
+@pytest.fixture(scope="module")
+def target_results(trained, persons_splits):
+    tok, target, oracle, _ = trained
+    return evaluate(target, tok, persons_splits, oracle=(oracle, tok), name="target")
+
+
+def test_memorized_target_is_told_from_oracle(target_results):
+    """The target saw the forget persons: its forget truth ratios differ from the oracle's (KS p < 0.05) and its
+    min-k scores separate forget from holdout (privleak < -50, MUSE's target scores about -100)."""
+    m = target_results["metrics"]
+    assert m["forget_quality"]["value"] < 0.05
+    assert m["privleak"]["value"] < -50
+    assert m["mia/min_k"]["value"] > 0.9
+    assert target_results["muse"]["C3"]["pass"] is False
+    assert target_results["muse"]["C3"]["direction"].startswith("leakage")
+    assert m["exact_memorization"]["value"] > target_results["oracle"]["metrics"]["exact_memorization"]["value"]
+
+
+def test_results_layout(target_results, persons_splits):
+    """Names from docs/results.md; every per-item metric has n = len(per_item), a CI around its value."""
+    m = target_results["metrics"]
+    s = persons_splits
+    for name in ("forget/prob", "forget/rouge_l_recall", "forget/truth_ratio", "retain/prob", "neighbours/prob",
+                 "neighbours/truth_ratio", "holdout/prob", "model_utility", "neighbours_utility", "verbmem",
+                 "knowmem_f", "knowmem_r", "exact_memorization", "extraction_strength", "mia/loss", "mia/zlib",
+                 "mia/min_k", "mia/min_k_pp", "mia/reference", "privleak", "forget_quality"):
+        assert name in m, name
+    assert m["forget/prob"]["n"] == len(s.forget) == len(m["forget/prob"]["per_item"])
+    assert m["retain/prob"]["n"] == len(s.retain)
+    assert len(m["forget/truth_ratio"]["ratio"]) == len(s.forget_perturbed)
+    assert len(m["mia/min_k"]["holdout_scores"]) == len(s.holdout)
+    assert len(m["knowmem_r"]["generations"]) == len(s.retain)
+    for name, e in m.items():
+        if e["per_item"]:
+            assert e["n"] == len(e["per_item"]), name
+            assert e["ci_low"] - 1e-9 <= e["value"] <= e["ci_high"] + 1e-9, name
+    assert set(m["model_utility"]["components"]) == {"retain/prob", "retain/rouge_l_recall", "retain/truth_ratio"}
+    assert {"schema_version", "config", "env", "conventions", "cost", "metrics", "oracle"} <= set(target_results)
+    assert "mia" in target_results["conventions"] and "knowmem" in target_results["conventions"]
+    json.dumps(target_results, allow_nan=False)  # NaN/inf written as null
+
+
+def test_oracle_against_itself(trained, persons_splits):
+    """Identical per-item values on both sides: KS statistic 0 → p = 1; equal AUCs → privleak = 0."""
+    tok, _, oracle, _ = trained
+    r = evaluate(oracle, tok, persons_splits, oracle=(oracle, tok), suite="mia")
+    assert r["metrics"]["privleak"]["value"] == 0.0
+    assert r["metrics"]["privleak"]["ci_low"] == r["metrics"]["privleak"]["ci_high"] == 0.0
+    r = evaluate(oracle, tok, persons_splits, oracle=(oracle, tok), suite="tofu")
+    assert r["metrics"]["forget_quality"]["value"] == 1.0
+
+
+def test_saved_oracle_results_give_the_same_numbers(trained, persons_splits, target_results, tmp_path):
+    """--oracle-results: the oracle's per-item values from a saved results.json replace the oracle model."""
+    tok, target, _, _ = trained
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps(target_results))
+    again = evaluate(target, tok, persons_splits, oracle_results=saved, suite="mia")
+    for name in ("privleak", "mia/reference"):
+        assert again["metrics"][name]["value"] == pytest.approx(target_results["metrics"][name]["value"])
+    tofu = evaluate(target, tok, persons_splits, oracle_results=str(saved), suite="tofu")
+    assert tofu["metrics"]["forget_quality"]["value"] == pytest.approx(
+        target_results["metrics"]["forget_quality"]["value"])
+
+
+def test_tofu_files_through_the_suite(tofu_models, tofu_splits):
+    """TOFU forget01 + slices: QA metrics on every split, prob_norm on the option splits, 9 utility components,
+    forget_quality against a second model; no holdout in TOFU, so MIA is skipped with a note."""
+    tok, model, oracle = tofu_models
+    r = evaluate(model, tok, tofu_splits, oracle=(oracle, tok), suite="all")
+    m = r["metrics"]
+    assert m["forget/prob"]["n"] == 40 and m["forget/truth_ratio"]["n"] == 40
+    assert m["real_authors/prob_norm"]["n"] == 8 and "world_facts/truth_ratio" in m
+    assert len(m["model_utility"]["components"]) == 9
+    assert "real_authors/prob_norm" in m["model_utility"]["components"]
+    assert 0.0 <= m["forget_quality"]["value"] <= 1.0 and m["forget_quality"]["n"] == 40
+    assert "privleak" not in m and "skipped_mia" in r["conventions"]
+    assert np.isfinite(m["knowmem_f"]["value"]) and "C2" in r["muse"]
+    assert r["oracle"]["metrics"]["forget/prob"]["n"] == 40
+
+
+def test_no_oracle_is_an_error_that_says_how(trained, persons_splits):
+    tok, target, _, _ = trained
+    with pytest.raises(ObliviateError, match="--oracle .*--oracle-results"):
+        evaluate(target, tok, persons_splits, suite="mia")
+
+
+def test_oracle_with_another_tokenizer(trained, persons_splits):
+    from obliviate.models import build_model, train_tokenizer
+
+    tok, target, _, _ = trained
+    other = train_tokenizer(["completely different words here", "and some more of them"] * 5, vocab_size=300)
+    with pytest.raises(ModelError, match="tokenizer differs"):
+        evaluate(target, tok, persons_splits, oracle=(build_model("tiny", other), other))
+    with pytest.raises(ModelError, match="embedding"):
+        evaluate(target, tok, persons_splits, oracle=build_model("tiny", other))
+
+
+def test_empty_holdout(trained, persons_splits):
+    tok, target, oracle, _ = trained
+    with pytest.raises(DataError, match="holdout split is empty"):
+        evaluate(target, tok, dataclasses.replace(persons_splits, holdout=[]), oracle=(oracle, tok))
+
+
+def test_forget_without_perturbed_answers(tofu_models, tofu_splits):
+    """Asking for the truth ratio (suite tofu) on a forget split without perturbed answers is an error; one item
+    missing its list is an error under any suite; under "all" an unperturbed split is skipped with a note."""
+    tok, model, oracle = tofu_models
+    bare = dataclasses.replace(tofu_splits, forget_perturbed=None)
+    with pytest.raises(DataError, match="perturbed answers"):
+        evaluate(model, tok, bare, oracle=(oracle, tok), suite="tofu")
+    broken = [dict(r) for r in tofu_splits.forget_perturbed]
+    broken[3]["perturbed_answer"] = []
+    with pytest.raises(DataError, match="forget_perturbed:3|'forget.*3"):
+        evaluate(model, tok, dataclasses.replace(tofu_splits, forget_perturbed=broken), oracle=(oracle, tok))
+
+
+def test_oracle_results_missing_metrics(trained, persons_splits):
+    tok, target, _, _ = trained
+    with pytest.raises(ObliviateError, match="lack 'forget/truth_ratio'"):
+        evaluate(target, tok, persons_splits, oracle_results={"metrics": {"forget/prob": {}}}, suite="tofu")
