@@ -57,8 +57,8 @@ def check_labels(y: torch.Tensor, num_classes: int, where: str = "labels") -> No
         raise DataError("labels must be integer class indices", field=where, rule="integer dtype", value=str(y.dtype))
     bad = ((y < 0) | (y >= num_classes)).nonzero()
     if bad.numel():
-        i = int(bad[0, 0])
-        raise DataError(f"label at index {i} is outside [0, {num_classes})", field=where,
+        i = int(bad[0, 0])  # position within the tensor checked (a batch, when called from the loop)
+        raise DataError(f"label outside [0, {num_classes}) (the model's number of outputs)", field=where,
                         rule=f"0 <= label < {num_classes}", value=int(y[i]))
 
 

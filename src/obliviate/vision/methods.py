@@ -92,8 +92,8 @@ class Recipe:
     name: ClassVar[str] = ""
 
     @classmethod
-    def from_overrides(cls, overrides: dict[str, Any]):
-        return replace_checked(cls(), overrides, prefix=f"{cls.name}.")
+    def from_overrides(cls, overrides: dict[str, Any], prefix: str | None = None):
+        return replace_checked(cls(), overrides, prefix=prefix or f"{cls.name}.")
 
     def recipe(self) -> Recipe:
         return self
@@ -240,14 +240,14 @@ class PruneFirst:
         return self.inner.needs_teacher
 
     @classmethod
-    def from_overrides(cls, overrides: dict[str, Any]):
+    def from_overrides(cls, overrides: dict[str, Any], prefix: str | None = None):
         inner_name = str(overrides.get("inner", "ft"))
         if inner_name not in METHODS or inner_name in ("prune_first", "retrain"):
             valid = sorted(set(METHODS) - {"prune_first", "retrain"})
             raise ConfigError(f"prune_first.inner: must be one of {valid}, got {inner_name!r}")
         inner_keys = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("inner.")}
         own = {k: v for k, v in overrides.items() if k != "inner" and not k.startswith("inner.")}
-        inner = METHODS[inner_name].from_overrides(inner_keys)
+        inner = METHODS[inner_name].from_overrides(inner_keys, prefix=f"prune_first.inner({inner_name}).")
         return replace_checked(cls(inner=inner), own, prefix="prune_first.")
 
     def recipe(self) -> Recipe:
