@@ -38,6 +38,7 @@ class Experiment:
     fraction: float = 0.1
     forget_class: int = 0
     train_epochs: int = 30
+    device: str = "cpu"
 
 
 def _entry(scores: dict, log: dict | None, config: dict) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def run_scenario(data: ClassData, exp: Experiment, scenario: str, seed: int, ori
     f_idx, r_idx = forget_split(data.y_train, scenario, data.num_classes, exp.fraction, exp.forget_class, seed)
     forget, retain = Subset(full, f_idx.tolist()), Subset(full, r_idx.tolist())
     fc = exp.forget_class if scenario == "class" else None
-    oracle, oracle_log = fit(build_model(data.input_shape, data.num_classes, seed), retain, seed,
+    oracle, oracle_log = fit(build_model(data.input_shape, data.num_classes, seed).to(exp.device), retain, seed,
                              epochs=exp.train_epochs)
     ref = evaluate(oracle, forget, retain, test, forget_class=fc, seed=seed)
     ref.pop("cost")
@@ -81,7 +82,7 @@ def run(data: ClassData, exp: Experiment, say: Callable[[str], None] = print) ->
     """scenario → list (one per seed) of run_scenario's outputs."""
     runs: dict[str, list[dict]] = {s: [] for s in exp.scenarios}
     for seed in exp.seeds:
-        original, log = fit(build_model(data.input_shape, data.num_classes, seed), data.train(), seed,
+        original, log = fit(build_model(data.input_shape, data.num_classes, seed).to(exp.device), data.train(), seed,
                             epochs=exp.train_epochs)
         say(f"seed {seed}: original trained in {log['wall_time_s']:.1f}s")
         for scenario in exp.scenarios:
