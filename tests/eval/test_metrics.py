@@ -133,13 +133,26 @@ def test_bootstrap_ci():
 
 
 def test_bootstrap_groups_is_stratified():
-    """AUC over perfectly separated groups stays 1 in every resample (each keeps its own items): CI = (1, 1).
-    Group sizes are kept: a stat returning the sizes' ratio is constant 3/2."""
+    """Group sizes are kept in every resample: a stat returning the sizes' ratio is constant 3/2, and the smallest
+    member minus the largest non-member stays positive for perfectly separated groups."""
     m, h = np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2])
-    assert stats.bootstrap_groups([m, h], stats.auc) == (1.0, 1.0)
     lo, hi = stats.bootstrap_groups([m, h], lambda a, b: a.shape[0] / b.shape[0])
     close(lo, 1.5)
     close(hi, 1.5)
+    assert stats.bootstrap_groups([m, h], lambda a, b: a.min() - b.max())[0] >= 0.5 - 1e-12
+
+
+def test_auc_resamples():
+    """Perfectly separated scores: every resample's AUC is 1. All scores tied: every pair counts 1/2 → 0.5.
+    On random scores the matrix form matches resampling with sklearn in distribution (same 95% interval ±0.02)."""
+    m, h = np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2])
+    r = stats.auc_resamples([(m, h), (np.zeros(3), np.zeros(2))], resamples=50)
+    assert r.shape == (50, 2) and (r[:, 0] == 1.0).all() and (r[:, 1] == 0.5).all()
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=40) + 0.5, rng.normal(size=30)
+    fast = stats.percentile_ci(stats.auc_resamples([(a, b)], resamples=400)[:, 0])
+    slow = stats.bootstrap_groups([a, b], stats.auc, resamples=400)
+    assert abs(fast[0] - slow[0]) < 0.02 and abs(fast[1] - slow[1]) < 0.02
 
 
 def test_knowmem_cut():

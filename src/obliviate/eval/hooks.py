@@ -37,6 +37,10 @@ def _check(metrics, oracle) -> None:
         if name in _ORACLE_METRICS and oracle is None:
             raise ConfigError(f"eval hook metric {name!r} needs the oracle's saved per-item values: pass "
                               "oracle_results=PATH")
+        needs = "forget/truth_ratio" if name == "forget_quality" else "mia/loss"
+        if name in _ORACLE_METRICS and needs not in oracle:
+            raise ConfigError(f"eval hook metric {name!r}: the oracle results lack {needs!r} (evaluate the "
+                              "oracle with a suite that includes it)")
 
 
 def _subset(splits, metrics) -> SimpleNamespace:

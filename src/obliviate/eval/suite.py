@@ -169,8 +169,7 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
             metrics |= oracle_privacy(metrics, o_metrics)
     target = load_oracle_results(target_results, section_first=False)[0] if target_results is not None else None
     extra = {"name": name, "track": "llm", "curve": curve or []}
-    if plan.muse:
-        extra["muse"] = muse_table(metrics, o_metrics, target)
+    extra["muse"] = muse_table(metrics, o_metrics, target)  # the cells whose numbers this suite produced
     timing["total_s"] = time.perf_counter() - t0
     extra["timing"] = timing
     cfg = {"suite": suite, "splits": getattr(splits, "counts", lambda: {})(), "batch_size": batch_size,

@@ -1,0 +1,111 @@
+"""The engine's eval hook, the `obliviate eval` command (results.json, cost, oracle results) and the C5/C6
+protocols on the tiny persons target."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from obliviate.errors import ConfigError
+from obliviate.eval import cli
+from obliviate.eval.hooks import make_eval_hook
+from obliviate.eval.protocols import fold_keys, scalability, sustainability
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["eval", *argv])
+
+
+def test_eval_hook_returns_named_floats(trained, persons_splits, target_results_file):
+    tok, target, oracle, _ = trained
+    hook = make_eval_hook(tok, persons_splits, ("forget/prob", "forget/truth_ratio", "mia/min_k",
+                                                "forget_quality", "privleak"), oracle_results=target_results_file)
+    out = hook(target, 10, 0.5)
+    assert set(out) == {"forget/prob", "forget/truth_ratio", "mia/min_k", "forget_quality", "privleak"}
+    assert all(isinstance(v, float) for v in out.values())
+    assert out["forget/prob"] > 0.5 and out["privleak"] < -50
+    assert make_eval_hook(tok, persons_splits)(oracle, 1)["forget/prob"] < out["forget/prob"]
+    with pytest.raises(ConfigError, match="not available during training"):
+        make_eval_hook(tok, persons_splits, ("forget/rouge_l_recall",))
+    with pytest.raises(ConfigError, match="oracle_results"):
+        make_eval_hook(tok, persons_splits, ("forget_quality",))
+
+
+@pytest.fixture(scope="module")
+def target_results_file(trained, corpus, tmp_path_factory):
+    """`obliviate eval` on the saved target against the saved oracle; a run.json beside the model folder."""
+    tok, _, _, root = trained
+    run = tmp_path_factory.mktemp("run")
+    (run / "model").symlink_to(root / "target")
+    (run / "run.json").write_text(json.dumps({"totals": {"wall_time_s": 2.0, "steps": 4, "tokens": 900,
+                                                         "peak_memory_mb": 10.0}, "curve": [
+        {"step": 2, "epoch": 1.0, "metrics": {"forget/prob": 0.5}}]}))
+    out = run / "results.json"
+    args = _parse(["--model", str(run / "model"), "--oracle", str(root / "oracle"), "--data", str(corpus),
+                   "--forget", "forget10", "--out", str(out)])
+    assert args.func(args) == 0
+    return out
+
+
+def test_cli_writes_results_with_cost(target_results_file, trained):
+    r = json.loads(target_results_file.read_text())
+    oracle_train = json.loads((trained[3] / "oracle" / "train.json").read_text())
+    assert r["name"] == target_results_file.parent.name  # runs/NAME/model → NAME
+    assert r["cost"]["steps"] == 4 and r["cost"]["oracle"]["steps"] == oracle_train["steps"]
+    assert r["cost"]["cost_ratio"] == pytest.approx(2.0 / oracle_train["wall_time_s"])
+    assert r["curve"][0]["metrics"]["forget/prob"] == 0.5
+    assert r["metrics"]["privleak"]["value"] < -50
+    assert r["oracle"]["metrics"]["mia/min_k"]["n"] == r["metrics"]["mia/min_k"]["n"]
+
+
+def test_cli_oracle_results_and_conflicts(target_results_file, trained, corpus, tmp_path):
+    tok, _, _, root = trained
+    out = tmp_path / "again.json"
+    args = _parse(["--model", str(root / "target"), "--oracle-results", str(target_results_file), "--data",
+                   str(corpus), "--out", str(out), "--suite", "mia"])
+    assert args.func(args) == 0
+    a, b = json.loads(out.read_text()), json.loads(target_results_file.read_text())
+    assert a["metrics"]["privleak"]["value"] == pytest.approx(b["metrics"]["privleak"]["value"])
+    both = _parse(["--model", str(root / "target"), "--oracle", str(root / "oracle"), "--oracle-results",
+                   str(target_results_file), "--data", str(corpus), "--out", str(out)])
+    with pytest.raises(ConfigError, match="either --oracle or --oracle-results"):
+        both.func(both)
+
+
+def test_fold_keys_keep_persons_together():
+    """5 persons into 2 folds: cuts at round(0), round(2.5) = 2, 5 → [p0, p1], [p2, p3, p4]."""
+    recs = [{"person": p} for p in (0, 0, 1, 2, 3, 4)]
+    assert fold_keys(recs, 2) == [[0, 1], [2, 3, 4]]
+    with pytest.raises(ConfigError, match="only 5 persons"):
+        fold_keys(recs, 6)
+
+
+def test_scalability_with_the_engine(trained, persons_splits):
+    """Sizes 1 and 2 (the two forget persons) each unlearned by NPO from a fresh copy of the target."""
+    tok, target, oracle, _ = trained
+    r = scalability(target, tok, persons_splits, (oracle, tok), sizes=(1, 2), method="npo",
+                    overrides={"train.max_steps": "2", "engine.progress": "false"}, suite="mia")
+    p = r["protocol"]
+    assert p["criterion"] == "C5" and [s["size"] for s in p["steps"]] == [1, 2]
+    assert [s["forget_items"] for s in p["steps"]] == [6, 12]
+    assert p["table"]["C3"]["size"] == [1, 2] and len(p["table"]["C3"]["values"]) == 2
+    assert r["cost"]["steps"] == 2
+    assert all(a.equal(b) for a, b in zip(target.parameters(), trained[1].parameters(), strict=True))
+
+
+def test_sustainability_chains_requests(trained, persons_splits):
+    """Request i starts from the model after request i-1: the fake unlearner sees the model it returned."""
+    tok, target, oracle, _ = trained
+    seen = []
+
+    def fake_unlearn(model, tokenizer, forget, retain, method, overrides):
+        seen.append((id(model), len(forget)))
+        return model, {"totals": {"wall_time_s": 1.0, "steps": 1, "tokens": 10}}
+
+    r = sustainability(target, tok, persons_splits, (oracle, tok), requests=2, unlearn=fake_unlearn, suite="mia")
+    assert seen[0][0] == seen[1][0] != id(target) and [n for _, n in seen] == [6, 6]
+    assert [s["forget_items"] for s in r["protocol"]["steps"]] == [6, 12]
+    assert r["protocol"]["criterion"] == "C6"
