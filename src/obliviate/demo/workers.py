@@ -1,0 +1,143 @@
+"""What the demo runs in worker processes: train one model into the cache; unlearn and evaluate one method.
+
+Both are top-level functions taking plain dicts, so a spawn-context `ProcessPoolExecutor` can pickle them; each
+worker runs torch on one thread (`init_worker`) so that `jobs` workers share the cores without oversubscription.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+# Metrics followed during unlearning (the report draws the first six it finds, in its own order).
+CURVE_METRICS = ("forget_quality", "model_utility", "forget/truth_ratio", "verbmem", "knowmem_f", "knowmem_r",
+                 "privleak", "forget/prob", "retain/prob")
+COST_KEYS = ("wall_time_s", "steps", "tokens", "peak_memory_mb")
+
+
+def init_worker(threads: int = 1) -> None:
+    """Per-process setup: torch threads, and no per-file progress bars from transformers (they interleave)."""
+    import warnings
+
+    import torch
+    from transformers.utils import logging
+
+    if threads:
+        torch.set_num_threads(threads)
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def train_model(job: dict) -> dict:
+    """Train `job["split"]` of the corpus into `job["dest"]` (atomically); returns the train.json summary."""
+    from obliviate.models.corpus import train_on_corpus
+
+    log = train_on_corpus(job["corpus"], job["split"], job["dest"], job["preset"], job["overrides"],
+                          progress=False)
+    return {k: log.get(k) for k in (*COST_KEYS, "final_loss", "accuracy", "items")}
+
+
+def train_cost(log: dict | None) -> dict:
+    """The cost block of a trained model, from its train.json."""
+    return {k: (log or {}).get(k) for k in COST_KEYS}
+
+
+def curve_hook(tokenizer, splits, oracle_metrics: dict):
+    """An engine evaluation hook: the curve metrics of the model in training, against the saved oracle values.
+
+    The evaluation plan (tokenized sets) is built once; each call scores and generates with the model. The hook's
+    own time is kept in `hook.seconds` so that it can be left out of the method's cost.
+    """
+    from obliviate.eval.privacy import oracle_privacy
+    from obliviate.eval.sets import build_plan
+    from obliviate.eval.suite import score_model
+    from obliviate.eval.utility import forget_quality
+
+    plan = build_plan(tokenizer, splits, "all")
+
+    def hook(model, step: int, epoch: float) -> dict[str, float]:
+        t0 = time.perf_counter()
+        was_training = model.training
+        metrics, _ = score_model(model, tokenizer, plan)
+        model.train(was_training)
+        if "forget/truth_ratio" in metrics and "forget/truth_ratio" in oracle_metrics:
+            metrics["forget_quality"] = forget_quality(metrics, oracle_metrics)
+        if "mia/loss" in metrics and "mia/loss" in oracle_metrics:
+            metrics |= oracle_privacy(metrics, oracle_metrics)
+        hook.seconds += time.perf_counter() - t0
+        return values(metrics, CURVE_METRICS)
+
+    hook.seconds = 0.0
+    return hook
+
+
+def values(metrics: dict, names) -> dict[str, float]:
+    return {n: metrics[n]["value"] for n in names if n in metrics and metrics[n].get("value") is not None}
+
+
+def eval_stride(overrides: dict, n_forget: int) -> dict[str, str]:
+    """engine.eval_every for ~4 curve points over the run, unless the shipped config sets its own."""
+    from obliviate.config import replace_checked
+    from obliviate.engine import RunConfig
+
+    if "engine.eval_every" in overrides or "engine.eval_every_epochs" in overrides:
+        return {}
+    cfg = replace_checked(RunConfig(), {k: v for k, v in overrides.items() if not k.startswith("method.")})
+    per_epoch = -(-n_forget // cfg.train.batch_size)
+    total = cfg.train.max_steps or cfg.train.epochs * per_epoch
+    return {"engine.eval_every": str(max(1, round(total / 4)))}
+
+
+def run_method(job: dict) -> dict:
+    """Unlearn with one method, evaluate against the oracle, write `job["out"]/results.json`; never raises."""
+    t0 = time.perf_counter()
+    out = Path(job["out"])
+    try:
+        results = _unlearn_and_evaluate(job)
+    except Exception as e:  # one method's failure must not lose the others: record it and go on
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(traceback.format_exc())
+        return {"method": job["method"], "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
+    return {"method": job["method"], "results": str(out / "results.json"), "seconds": time.perf_counter() - t0,
+            "summary": values(results["metrics"], CURVE_METRICS), "cost": results["cost"]}
+
+
+def _unlearn_and_evaluate(job: dict) -> dict:
+    import json
+
+    from obliviate._io import atomic_write_json
+    from obliviate.data import load_splits
+    from obliviate.engine import unlearn
+    from obliviate.eval.suite import evaluate
+    from obliviate.models import load
+    from obliviate.results import write_results
+
+    method, out = job["method"], Path(job["out"])
+    splits = load_splits(job["corpus"], forget=job["forget"])
+    oracle = json.loads(Path(job["oracle_results"]).read_text())
+    target = json.loads(Path(job["target_results"]).read_text())
+    model, tokenizer = load(job["target"])
+    overrides = {**job["overrides"], "train.seed": str(job["seed"]), "engine.progress": "false"}
+    overrides |= eval_stride(overrides, len(splits.forget))
+    hook = curve_hook(tokenizer, splits, oracle["metrics"])
+    model, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, eval_hook=hook)
+    atomic_write_json(out / "run.json", log)
+    cost = method_cost(log["totals"], hook.seconds, job["oracle_train"])
+    start = {"step": 0, "epoch": 0.0, "metrics": values(target["metrics"], CURVE_METRICS)}
+    config = {"role": "method", "method": method, "overrides": overrides, "target": job["target"],
+              "forget": job["forget"], "corpus": job["corpus"], **log["config"]}
+    results = evaluate(model, tokenizer, splits, oracle_results=oracle, target_results=target, config=config,
+                       cost=cost, name=method, seed=job["seed"])
+    results["curve"] = [start, *log["curve"]]
+    write_results(out / "results.json", results)
+    return results
+
+
+def method_cost(totals: dict, hook_seconds: float, oracle_train: dict) -> dict:
+    """Unlearning cost without the evaluation hook's time, next to the oracle's training cost."""
+    wall = max(0.0, totals["wall_time_s"] - hook_seconds)
+    oracle_wall = oracle_train.get("wall_time_s")
+    return {"wall_time_s": round(wall, 3), "steps": totals["steps"], "tokens": totals["tokens"],
+            "peak_memory_mb": totals["peak_memory_mb"], "eval_hook_s": round(hook_seconds, 3),
+            "oracle": oracle_train, "cost_ratio": wall / oracle_wall if oracle_wall else None}

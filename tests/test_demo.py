@@ -1,0 +1,156 @@
+"""`obliviate demo`: the quick demo end to end (cold cache, then warm), and its pure parts (summary, settings).
+
+The end-to-end test runs `obliviate demo --quick` from an empty cache into tmp_path (~55 s on 2 cores), then a
+second run on the same cache that must not retrain, with one method made to fail: the others still finish, the
+failure is printed and the command exits non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import pytest
+
+from obliviate.config import ConfigError
+from obliviate.demo import register, summary
+from obliviate.demo.settings import DemoConfig, cache_key, select_methods
+from obliviate.demo.workers import eval_stride, method_cost
+from obliviate.methods import available
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="obliviate")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo", *argv])
+    return args.func(args)
+
+
+@pytest.mark.timeout(240)
+def test_quick_demo_cold_then_cached(tmp_path, capsys, monkeypatch):
+    out, cache = tmp_path / "demo", tmp_path / "cache"
+    t0 = time.perf_counter()
+    rc = _cli(["--quick", "--out", str(out), "--cache", str(cache), "--jobs", "2"])
+    cold = time.perf_counter() - t0
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "target: trained" in printed and "oracle: trained" in printed
+    for method in available():
+        results = json.loads((out / method / "results.json").read_text())
+        assert results["name"] == method
+        for name in ("forget_quality", "model_utility"):
+            assert isinstance(results["metrics"][name]["value"], float), (method, name)
+        steps = [p["step"] for p in results["curve"]]
+        assert steps[0] == 0 and len(steps) >= 3 and steps == sorted(steps), (method, steps)
+        assert results["cost"]["cost_ratio"] > 0 and results["cost"]["oracle"]["wall_time_s"] > 0
+        assert results["config"]["overrides"]["train.max_steps"] == "6"
+    for role in ("target", "oracle"):
+        assert json.loads((out / role / "results.json").read_text())["name"] == role
+    assert (out / "report.html").stat().st_size > 10_000
+    assert "oracle band" in printed and "total wall time" in printed
+    table = printed[printed.index("oracle band"):]
+    assert all(m in printed for m in available()) and "FAILED" not in table
+
+    # Warm cache, one method broken on purpose (a bad key in its config), one method fine, in this process.
+    import obliviate.demo.pipeline as pipeline
+
+    real = pipeline.method_overrides
+    monkeypatch.setattr(pipeline, "method_overrides",
+                        lambda m, quick: {"method.nope": "1"} if m == "ga" else real(m, quick))
+    t0 = time.perf_counter()
+    rc = _cli(["--quick", "--out", str(out), "--cache", str(cache), "--jobs", "1", "--methods", "npo,ga"])
+    warm = time.perf_counter() - t0
+    printed = capsys.readouterr().out
+    assert rc == 1
+    assert "target: cached" in printed and "oracle: cached" in printed and "trained" not in printed
+    assert "ga: FAILED" in printed and "nope" in printed
+    assert (out / "npo" / "results.json").is_file() and (out / "ga" / "error.txt").is_file()
+    assert not (out / "ga" / "results.json").exists()  # the cold run's file is not passed off as this run's
+    assert json.loads((out / "summary.json").read_text())["errors"].keys() == {"ga"}
+    assert warm < cold / 2, (warm, cold)
+    print(f"quick demo: cold {cold:.1f} s, warm (2 methods, jobs 1) {warm:.1f} s")
+
+
+def _results(fq, mu, ratio=None):
+    return {"metrics": {"forget_quality": {"value": fq}, "model_utility": {"value": mu}},
+            "cost": {"cost_ratio": ratio}}
+
+
+def test_band_rule():
+    """Band: fq >= 0.05 and mu >= 0.9 x target's. Target mu 0.5 -> threshold 0.45."""
+    assert summary.row("a", _results(0.05, 0.45), 0.5)["band"] is True
+    assert summary.row("b", _results(0.049, 0.6), 0.5)["band"] is False
+    assert summary.row("c", _results(0.9, 0.449), 0.5)["band"] is False
+    assert summary.row("d", _results(None, 0.6), 0.5)["band"] is None
+    assert summary.row("e", _results(float("nan"), 0.6), 0.5)["forget_quality"] is None
+
+
+def test_table_shows_numbers_and_failures():
+    rows = [summary.row("target", _results(1e-4, 0.5), 0.5),
+            summary.row("npo", _results(0.31, 0.47, 0.02), 0.5),
+            summary.row("ga", None, 0.5, error="ConfigError: method.nope: unknown key")]
+    text = summary.format_table(rows)
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["model", "forget_q", "utility"]
+    assert "1.00e-04" in text and "0.02x" in text
+    assert [ln for ln in lines if ln.startswith("npo")][0].split()[-1] == "yes"
+    assert "ga" in text and "FAILED: ConfigError: method.nope" in text
+
+
+def test_select_methods():
+    assert select_methods(()) == available()
+    assert select_methods(["rmu", "npo", "rmu"]) == ["rmu", "npo"]
+    with pytest.raises(ConfigError, match="nope"):
+        select_methods(["npo", "nope"])
+
+
+def test_config_modes_and_checks():
+    quick = DemoConfig.for_mode(True)
+    assert (quick.preset, quick.persons, quick.n_holdout) == ("tiny", 20, 2)
+    full = DemoConfig.for_mode(False, persons=150, jobs=None)
+    assert (full.preset, full.persons, full.n_holdout, full.jobs) == ("small", 150, 15, 2)
+    with pytest.raises(ConfigError, match="persons"):
+        DemoConfig.for_mode(True, persons=3).check()
+    with pytest.raises(ConfigError, match="jobs"):
+        DemoConfig.for_mode(True, jobs=0).check()
+
+
+def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path))
+    assert DemoConfig().cache_dir == tmp_path
+    assert DemoConfig(cache=tmp_path / "x").cache_dir == tmp_path / "x"
+
+
+def test_cache_key_covers_its_inputs():
+    base = cache_key("abc", "tiny", {"lr": 1e-3}, 0, "full")
+    assert base == cache_key("abc", "tiny", {"lr": 1e-3}, 0, "full")
+    changed = [cache_key("abd", "tiny", {"lr": 1e-3}, 0, "full"), cache_key("abc", "small", {"lr": 1e-3}, 0, "full"),
+               cache_key("abc", "tiny", {"lr": 2e-3}, 0, "full"), cache_key("abc", "tiny", {"lr": 1e-3}, 1, "full"),
+               cache_key("abc", "tiny", {"lr": 1e-3}, 0, "retain90")]
+    assert base not in changed and len(set(changed)) == len(changed)
+
+
+def test_eval_stride():
+    """150 forget items, batch 8: ceil(150/8) = 19 steps/epoch x 5 epochs = 95 steps; 95/4 = 23.75 -> every 24."""
+    assert eval_stride({"train.epochs": "5", "train.batch_size": "8"}, 150) == {"engine.eval_every": "24"}
+    assert eval_stride({"train.max_steps": "6"}, 12) == {"engine.eval_every": "2"}  # round(1.5) = 2
+    assert eval_stride({"train.max_steps": "2"}, 12) == {"engine.eval_every": "1"}  # round(0.5) = 0 -> at least 1
+    assert eval_stride({"engine.eval_every": "3"}, 150) == {}
+
+
+def test_method_cost_leaves_out_the_hook():
+    """wall 10 s of which hook 4 s -> 6 s of unlearning; oracle trained in 60 s -> ratio 0.1."""
+    cost = method_cost({"wall_time_s": 10.0, "steps": 5, "tokens": 100, "peak_memory_mb": 1.0}, 4.0,
+                       {"wall_time_s": 60.0})
+    assert cost["wall_time_s"] == 6.0 and cost["eval_hook_s"] == 4.0
+    assert cost["cost_ratio"] == pytest.approx(0.1)
+    assert method_cost({"wall_time_s": 1.0, "steps": 1, "tokens": 1, "peak_memory_mb": 1.0}, 0.0, {})[
+        "cost_ratio"] is None
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, obliviate.demo; print(any(m in sys.modules for m in ('torch', 'transformers', 'numpy')))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
