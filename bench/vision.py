@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from obliviate.config import parse_sets
 from obliviate.vision import experiment
 from obliviate.vision.data import FASHION_MNIST_DIR, load_digits, load_fashion_mnist
 
@@ -28,7 +29,7 @@ def summarise(runs: list[dict], names: list[str]) -> dict[str, dict]:
     for name in names:
         row = {}
         for col in (*COLUMNS, "TA_forgotten_class"):
-            vals = [r[name]["metrics"][col] for r in runs if col in r[name]["metrics"]]
+            vals = [r[name]["metrics"][col] for r in runs if col in r[name]["metrics"]]  # NaN: a failed seed
             if vals:
                 row[col] = [float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0]
         times = [r[name]["cost"]["wall_time_s"] for r in runs if r[name]["cost"]]
@@ -51,7 +52,7 @@ def print_table(title: str, table: dict[str, dict]) -> None:
 def bench(data, exp: experiment.Experiment) -> dict:
     start = time.perf_counter()
     runs = experiment.run(data, exp, say=lambda s: print(s, file=sys.stderr))
-    names = ["oracle", "original", *exp.methods]
+    names = ["oracle", "target", *exp.methods]
     result = {}
     for scenario, per_seed in runs.items():
         table = summarise(per_seed, names)
@@ -74,16 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fashion-train", type=int, default=5000, help="0 = the full 60k training set")
     p.add_argument("--fashion-test", type=int, default=1000, help="0 = the full 10k test set")
     p.add_argument("--fashion-epochs", type=int, default=20)
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="override a method's default, e.g. --set ga.lr=1e-3 (repeatable)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     seeds = tuple(range(a.seeds))
-    out: dict = {"seeds": list(seeds), "device": a.device, "threads": a.threads}
+    pairs = parse_sets(a.set)
+    bad = [k for k in pairs if "." not in k]
+    if bad:
+        p.error(f"--set {bad[0]}: expected METHOD.KEY=VALUE")
+    sets = tuple((k.split(".", 1)[0], k.split(".", 1)[1], v) for k, v in pairs.items())
+    out: dict = {"seeds": list(seeds), "device": a.device, "threads": a.threads, "overrides": a.set}
     if not a.no_digits:
-        out["digits"] = bench(load_digits(), experiment.Experiment(seeds=seeds, device=a.device))
+        out["digits"] = bench(load_digits(), experiment.Experiment(seeds=seeds, device=a.device, overrides=sets))
     fashion_dir = __import__("pathlib").Path(a.fashion_path)
     if not a.no_fashion and fashion_dir.exists():
         data = load_fashion_mnist(fashion_dir, a.fashion_train or None, a.fashion_test or None)
-        exp = experiment.Experiment(seeds=seeds, train_epochs=a.fashion_epochs, device=a.device)
+        exp = experiment.Experiment(seeds=seeds, train_epochs=a.fashion_epochs, device=a.device,
+                                    overrides=sets)
         out["fashion-mnist"] = bench(data, exp)
         out["fashion-mnist"]["subsample"] = {"train": len(data.y_train), "test": len(data.y_test),
                                              "train_epochs": a.fashion_epochs}

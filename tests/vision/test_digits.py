@@ -30,7 +30,7 @@ def test_demo_quick_writes_results_and_report(tmp_path):
     args = parser.parse_args(["vision", "demo", "--quick", "--out", str(tmp_path / "demo")])
     assert args.func(args) == 0
     for scenario in ("random", "class"):
-        for name in ("original", "oracle", "retrain", "ft", "ga", "rl", "l1_sparse", "salun", "scrub", "prune_first"):
+        for name in ("target", "oracle", "retrain", "ft", "ga", "rl", "l1_sparse", "salun", "scrub", "prune_first"):
             r = json.loads((tmp_path / "demo" / scenario / name / "results.json").read_text())
             assert r["track"] == "vision" and r["name"] == name and r["seeds"] == [0]
             assert set(r["metrics"]) >= {"UA", "RA", "TA", "MIA_efficacy", "avg_gap"}
@@ -38,7 +38,7 @@ def test_demo_quick_writes_results_and_report(tmp_path):
             assert set(r["oracle"]["metrics"]) >= {"UA", "RA", "TA", "MIA_efficacy"}
             if scenario == "class":
                 assert "TA_forgotten_class" in r["metrics"]
-            if name not in ("oracle", "original"):
+            if name not in ("oracle", "target"):
                 assert r["cost"]["cost_ratio"] > 0
         try:
             import obliviate.report  # noqa: F401

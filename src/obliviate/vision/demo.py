@@ -1,6 +1,6 @@
 """`obliviate vision demo`: every classifier method on digits (or Fashion-MNIST, or a CSV), against the oracle.
 
-Writes OUT/SCENARIO/NAME/results.json for the original, the oracle and each method (scenario = random | class),
+Writes OUT/SCENARIO/NAME/results.json for the target (the original model, name "target"), the oracle and each method (scenario = random | class),
 and OUT/SCENARIO/report.html through `obliviate.report` when it is installed. `--quick`: one seed, shorter training.
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ def results_for(name: str, scenario: str, runs: list[dict], data: ClassData, exp
     """One results.json (schema v1, track vision) for `name` over all seeds of one scenario."""
     seeds = list(exp.seeds)
     sizes = runs[0]["_sizes"]
-    config = {"method": runs[0][name]["config"], "scenario": scenario, "scenario_text":
+    ok = [r for r in runs if r[name].get("log")] or runs
+    config = {"method": ok[0][name]["config"], "scenario": scenario, "scenario_text":
               SCENARIO_TEXT[scenario].format(fraction=exp.fraction, forget_class=exp.forget_class),
               "sizes": sizes, "data": _describe_data(data), "model": model_name, "train_epochs": exp.train_epochs}
     oracle = {"source": "retrained from scratch on retain only, same recipe and seed as the original",
@@ -40,8 +41,10 @@ def results_for(name: str, scenario: str, runs: list[dict], data: ClassData, exp
         config, experiment.aggregate([r[name]["metrics"] for r in runs]), conventions=CONVENTIONS,
         cost=experiment.aggregate_cost([r[name]["cost"] for r in runs]), oracle=oracle,
         env=env_info(seed=seeds[0], device="cpu"), name=name, track="vision", seeds=seeds,
-        per_seed_logs=[{"seed": r[name]["log"]["seed"], "epoch_loss": r[name]["log"]["epoch_loss"],
-                        "trainable_fraction": r[name]["log"].get("trainable_fraction")} for r in runs],
+        per_seed_logs=[{"seed": seed, "error": r[name].get("error")} if not r[name].get("log") else
+                       {"seed": seed, "epoch_loss": r[name]["log"]["epoch_loss"],
+                        "trainable_fraction": r[name]["log"].get("trainable_fraction")}
+                       for seed, r in zip(seeds, runs, strict=True)],
     )
 
 
@@ -54,20 +57,19 @@ def write_all(out: Path, runs: dict[str, list[dict]], data: ClassData, exp: expe
     written: dict[str, Any] = {"results": [], "reports": [], "report_builder": False}
     with atomic_dir(out) as tmp:
         for scenario, per_seed in runs.items():
-            files = []
-            for name in ("original", "oracle", *exp.methods):
-                res = results_for(name, scenario, per_seed, data, exp, model_name)
-                path = tmp / scenario / name / "results.json"
-                write_results(path, res)
-                files.append(path)
+            for name in ("target", "oracle", *exp.methods):
+                write_results(tmp / scenario / name / "results.json",
+                              results_for(name, scenario, per_seed, data, exp, model_name))
                 written["results"].append(out / scenario / name / "results.json")
-            report = _write_report(files, tmp / scenario / "report.html",
-                                   f"obliviate vision: {data.name}, {SCENARIO_TEXT[scenario].format(fraction=exp.fraction, forget_class=exp.forget_class)}")
-            if report:
-                written["reports"].append(out / scenario / "report.html")
-                written["report_builder"] = True
-    for r in written["reports"]:
-        say(f"report: {r}")
+    # reports after the rename, so that they cite the final paths of the results (each is written atomically)
+    for scenario in runs:
+        text = SCENARIO_TEXT[scenario].format(fraction=exp.fraction, forget_class=exp.forget_class)
+        files = [p for p in written["results"] if p.parent.parent.name == scenario]
+        report = _write_report(files, out / scenario / "report.html", f"obliviate vision: {data.name}, {text}")
+        if report:
+            written["reports"].append(report)
+            written["report_builder"] = True
+            say(f"report: {report}")
     return written
 
 

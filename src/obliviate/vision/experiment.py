@@ -6,6 +6,7 @@ oracle. `aggregate` turns per-seed numbers into results.json metrics (mean, std,
 """
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Subset
 
+from obliviate.errors import ModelError
 from obliviate.results import metric
 
 from .data import ClassData, forget_split
@@ -39,6 +41,10 @@ class Experiment:
     forget_class: int = 0
     train_epochs: int = 30
     device: str = "cpu"
+    overrides: tuple[tuple[str, str, str], ...] = ()  # (method, key, value): e.g. ("ga", "lr", "1e-3")
+
+    def overrides_for(self, method: str) -> dict[str, str]:
+        return {k: v for m, k, v in self.overrides if m == method}
 
 
 def _entry(scores: dict, log: dict | None, config: dict) -> dict[str, Any]:
@@ -59,14 +65,21 @@ def run_scenario(data: ClassData, exp: Experiment, scenario: str, seed: int, ori
     ref.pop("cost")
     own = dict(ref, avg_gap=0.0, cost=run_cost(oracle_log))
     out = {"oracle": _entry(own, oracle_log, oracle_log["config"]),
-           "original": _entry(evaluate(original, forget, retain, test, oracle=ref, forget_class=fc,
+           "target": _entry(evaluate(original, forget, retain, test, oracle=ref, forget_class=fc,
                                        log=original_log, oracle_log=oracle_log, seed=seed),
                               original_log, original_log["config"])}
     for name in exp.methods:
         extra = {"epochs": exp.train_epochs} if name == "retrain" else {}
         run_seed = seed + RETRAIN_SEED_OFFSET if name == "retrain" else seed
         start = time.perf_counter()
-        new, log = unlearn(original, forget, retain, name, seed=run_seed, **extra)
+        try:
+            new, log = unlearn(original, forget, retain, name, seed=run_seed, **extra, **exp.overrides_for(name))
+        except ModelError as e:  # a diverged method is a result (metrics null, the error kept), not a crash
+            say(f"  [{scenario} seed {seed}] {name:12s} FAILED: {e}")
+            nan = dict.fromkeys((*GAP_METRICS, "avg_gap", *(["TA_forgotten_class"] if fc is not None else [])),
+                                math.nan)
+            out[name] = {"metrics": nan, "cost": {}, "config": {"method": name}, "log": None, "error": str(e)}
+            continue
         scores = evaluate(new, forget, retain, test, oracle=ref, forget_class=fc, log=log, oracle_log=oracle_log,
                           seed=seed)
         out[name] = _entry(scores, log, log["config"])
@@ -103,7 +116,8 @@ def aggregate(per_seed: list[dict[str, float]]) -> dict[str, dict]:
 
 def aggregate_cost(costs: list[dict]) -> dict[str, Any]:
     """Mean wall time over seeds (steps, samples from the first seed: they do not depend on it)."""
-    if not costs or not costs[0]:
+    costs = [c for c in costs if c]  # seeds whose run failed have no cost
+    if not costs:
         return {}
     out = {k: costs[0].get(k) for k in ("steps", "samples", "tokens")}
     out["wall_time_s"] = float(np.mean([c["wall_time_s"] for c in costs]))
