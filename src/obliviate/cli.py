@@ -12,10 +12,13 @@ from obliviate.errors import ObliviateError
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
+    "obliviate.demo",
     "obliviate.data.cli",
     "obliviate.models.cli",
     "obliviate.engine.cli",
+    "obliviate.eval.cli",
     "obliviate.report.cli",
+    "obliviate.vision.cli",
 ]
 
 
