@@ -58,12 +58,14 @@ def run(args) -> int:
         raise ConfigError("pass either --oracle or --oracle-results, not both")
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
-    oracle = (*load(args.oracle, trust_remote_code=args.trust_remote_code),) if args.oracle else None
+    # protocols load the oracle themselves (and read its train.json for each step's cost)
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code) if args.oracle and not args.protocol \
+        else None
     config = {"model": args.model, "oracle": args.oracle, "oracle_results": args.oracle_results,
               "data": args.data, "forget": args.forget, "retain": args.retain}
     kwargs = {"suite": args.suite, "batch_size": args.batch_size, "config": config}
     if args.protocol:
-        if oracle is None:
+        if not args.oracle:
             raise ConfigError("--protocol needs --oracle MODEL_DIR (every step is evaluated against it)")
         fn = scalability if args.protocol == "scalability" else sustainability
         extra = ({"sizes": [int(s) for s in args.sizes.split(",") if s.strip()]} if args.protocol == "scalability"

@@ -78,7 +78,7 @@ def build_plan(tokenizer, splits, suite: str = "all", generate: bool = True) -> 
     want_gen = generate and (plan.tofu or plan.muse)
     for name in QA_SPLITS:
         records = getattr(splits, name, None)
-        if records:
+        if records and (plan.tofu or plan.muse or name == "forget"):  # "mia" alone scores forget + holdout
             _add_qa(plan, tokenizer, name, records, want_gen and (plan.tofu or name in ("forget", "retain")))
     holdout = getattr(splits, "holdout", None)
     if holdout:

@@ -149,9 +149,10 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
     """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md)."""
     t0 = time.perf_counter()
     plan = build_plan(tokenizer, splits, suite)
+    if oracle is None and oracle_results is None and ("forget" in plan.truth or plan.mia is not None):
+        raise ObliviateError(NO_ORACLE)  # before any scoring: fail fast
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
     metrics, timing = score_model(model, tokenizer, plan, batch_size)
-    needs_oracle = "forget/truth_ratio" in metrics or plan.mia is not None
     o_metrics, source = None, None
     if oracle_model is not None:
         o_metrics, o_timing = score_model(oracle_model, tokenizer, plan, batch_size)
@@ -160,8 +161,6 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
     elif oracle_results is not None:
         o_metrics, source = load_oracle_results(oracle_results)
         _need(metrics, o_metrics, source)
-    elif needs_oracle:
-        raise ObliviateError(NO_ORACLE)
     if o_metrics is not None:
         if "forget/truth_ratio" in metrics:
             metrics["forget_quality"] = forget_quality(metrics, o_metrics)
