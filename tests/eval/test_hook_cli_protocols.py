@@ -109,3 +109,21 @@ def test_sustainability_chains_requests(trained, persons_splits):
     assert seen[0][0] == seen[1][0] != id(target) and [n for _, n in seen] == [6, 6]
     assert [s["forget_items"] for s in r["protocol"]["steps"]] == [6, 12]
     assert r["protocol"]["criterion"] == "C6"
+
+
+def test_cli_protocol_sustainability(trained, corpus, tmp_path):
+    """`obliviate eval --protocol sustainability --requests 2` runs the engine twice and writes the C6 table."""
+    _, _, _, root = trained
+    out = tmp_path / "c6.json"
+    args = _parse(["--model", str(root / "target"), "--oracle", str(root / "oracle"), "--data", str(corpus),
+                   "--out", str(out), "--suite", "mia", "--protocol", "sustainability", "--requests", "2",
+                   "--method", "ga", "--set", "train.max_steps=1", "--set", "engine.progress=false"])
+    assert args.func(args) == 0
+    r = json.loads(out.read_text())
+    assert r["protocol"]["criterion"] == "C6" and r["name"] == "ga"
+    assert [s["request"] for s in r["protocol"]["steps"]] == [1, 2]
+    assert r["cost"]["steps"] == 1 and "cost_ratio" in r["cost"]
+    no_oracle = _parse(["--model", str(root / "target"), "--data", str(corpus), "--out", str(out),
+                        "--protocol", "scalability"])
+    with pytest.raises(ConfigError, match="--protocol needs --oracle"):
+        no_oracle.func(no_oracle)
