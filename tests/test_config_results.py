@@ -83,3 +83,20 @@ def test_metric_entry_and_results_file(tmp_path):
     assert loaded["schema_version"] == 1 and loaded["metrics"]["bad"]["value"] is None
     with pytest.raises(ValueError, match="lack required keys"):
         write_results(tmp_path / "r.json", {"metrics": {}})
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from obliviate._io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+        with atomic_dir(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
