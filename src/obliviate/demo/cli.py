@@ -15,7 +15,8 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=("small", "tiny"), default=None, help="model preset (default small; quick "
                    "tiny)")
     p.add_argument("--methods", default=None, metavar="A,B,...", help="methods to run (default: every one)")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes, one torch thread each (default 2)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes, one torch thread each (default 2; "
+                   "quick 1: its jobs are too small to repay starting workers)")
     p.add_argument("--cache", default=None, help="trained-model cache (default $OBLIVIATE_CACHE or "
                    "~/.cache/obliviate)")
     p.add_argument("--seed", type=int, default=0, help="corpus and training seed (default 0)")

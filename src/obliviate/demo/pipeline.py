@@ -39,7 +39,12 @@ class Demo:
         if self.cfg.jobs > 1:
             self.pool = ProcessPoolExecutor(self.cfg.jobs, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=init_worker, initargs=(1,))
-        init_worker(0)  # this process: quiet transformers, torch threads left as they are
+        import torch
+
+        threads = torch.get_num_threads()
+        # One torch thread here too: parallelism comes from `jobs`; with other load on the cores, a 2-thread
+        # evaluation of these small models measured ~20x slower than a 1-thread one (OpenMP threads spinning).
+        init_worker(1)
         try:
             corpus = self._stage("corpus", self.corpus)
             models = self._stage("train", self.models, corpus)
@@ -49,6 +54,7 @@ class Demo:
         finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
+            torch.set_num_threads(threads)
         self.timings["total"] = time.perf_counter() - t0
         rows = self.rows(refs, done)
         self.log("\n" + summary.format_table(rows))

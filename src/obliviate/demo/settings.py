@@ -40,7 +40,9 @@ class DemoConfig:
 
     @classmethod
     def for_mode(cls, quick: bool = False, **changes) -> DemoConfig:
-        base = cls(quick=True, persons=20, facts=6, preset="tiny") if quick else cls()
+        # Quick runs in this process: each spawned worker spends ~5 s importing torch and transformers, more than
+        # the tiny models' jobs gain from running in parallel on 2 cores.
+        base = cls(quick=True, persons=20, facts=6, preset="tiny", jobs=1) if quick else cls()
         return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
     @property

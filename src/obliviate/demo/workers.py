@@ -9,9 +9,10 @@ import time
 import traceback
 from pathlib import Path
 
-# Metrics followed during unlearning (the report draws the first six it finds, in its own order).
-CURVE_METRICS = ("forget_quality", "model_utility", "forget/truth_ratio", "verbmem", "knowmem_f", "knowmem_r",
-                 "privleak", "forget/prob", "retain/prob")
+# Metrics followed during unlearning: log-prob ones only (generation at every curve point would cost more than the
+# unlearning itself on the full demo); model_utility and knowmem are measured once at the end.
+CURVE_METRICS = ("forget_quality", "forget/truth_ratio", "privleak", "forget/prob", "retain/prob", "retain/truth_ratio")
+SUMMARY_METRICS = ("forget_quality", "model_utility", "privleak", "knowmem_f", "knowmem_r")
 COST_KEYS = ("wall_time_s", "steps", "tokens", "peak_memory_mb")
 
 
@@ -43,30 +44,21 @@ def train_cost(log: dict | None) -> dict:
     return {k: (log or {}).get(k) for k in COST_KEYS}
 
 
-def curve_hook(tokenizer, splits, oracle_metrics: dict):
-    """An engine evaluation hook: the curve metrics of the model in training, against the saved oracle values.
+def curve_hook(tokenizer, splits, oracle_results: dict):
+    """The engine's evaluation hook for the unlearning curves: `eval.hooks.make_eval_hook` (log-prob metrics, one
+    scoring pass, no generation) against the saved oracle values. Its time is kept in `hook.seconds` so that it
+    can be left out of the method's cost, and the model is put back in training mode after each call."""
+    from obliviate.eval.hooks import make_eval_hook
 
-    The evaluation plan (tokenized sets) is built once; each call scores and generates with the model. The hook's
-    own time is kept in `hook.seconds` so that it can be left out of the method's cost.
-    """
-    from obliviate.eval.privacy import oracle_privacy
-    from obliviate.eval.sets import build_plan
-    from obliviate.eval.suite import score_model
-    from obliviate.eval.utility import forget_quality
-
-    plan = build_plan(tokenizer, splits, "all")
+    inner = make_eval_hook(tokenizer, splits, CURVE_METRICS, oracle_results=oracle_results)
 
     def hook(model, step: int, epoch: float) -> dict[str, float]:
         t0 = time.perf_counter()
         was_training = model.training
-        metrics, _ = score_model(model, tokenizer, plan)
+        found = inner(model, step, epoch)
         model.train(was_training)
-        if "forget/truth_ratio" in metrics and "forget/truth_ratio" in oracle_metrics:
-            metrics["forget_quality"] = forget_quality(metrics, oracle_metrics)
-        if "mia/loss" in metrics and "mia/loss" in oracle_metrics:
-            metrics |= oracle_privacy(metrics, oracle_metrics)
         hook.seconds += time.perf_counter() - t0
-        return values(metrics, CURVE_METRICS)
+        return found
 
     hook.seconds = 0.0
     return hook
@@ -100,7 +92,7 @@ def run_method(job: dict) -> dict:
         (out / "error.txt").write_text(traceback.format_exc())
         return {"method": job["method"], "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
     return {"method": job["method"], "results": str(out / "results.json"), "seconds": time.perf_counter() - t0,
-            "summary": values(results["metrics"], CURVE_METRICS), "cost": results["cost"]}
+            "summary": values(results["metrics"], SUMMARY_METRICS), "cost": results["cost"]}
 
 
 def _unlearn_and_evaluate(job: dict) -> dict:
@@ -120,7 +112,7 @@ def _unlearn_and_evaluate(job: dict) -> dict:
     model, tokenizer = load(job["target"])
     overrides = {**job["overrides"], "train.seed": str(job["seed"]), "engine.progress": "false"}
     overrides |= eval_stride(overrides, len(splits.forget))
-    hook = curve_hook(tokenizer, splits, oracle["metrics"])
+    hook = curve_hook(tokenizer, splits, oracle)
     model, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, eval_hook=hook)
     atomic_write_json(out / "run.json", log)
     cost = method_cost(log["totals"], hook.seconds, job["oracle_train"])
