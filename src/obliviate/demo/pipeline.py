@@ -5,6 +5,7 @@
 
 Training and the methods run in `jobs` spawn-context worker processes (one torch thread each); with jobs=1
 everything runs in this process. A method that fails is recorded (OUT/<method>/error.txt) and the others go on.
+With jobs > 1, call `run_demo` from a script under `if __name__ == "__main__":` (spawned workers re-import it).
 """
 from __future__ import annotations
 
