@@ -62,6 +62,16 @@ def test_oracle_against_itself(trained, persons_splits):
     assert r["metrics"]["privleak"]["ci_low"] == r["metrics"]["privleak"]["ci_high"] == 0.0
     r = evaluate(oracle, tok, persons_splits, oracle=(oracle, tok), suite="tofu")
     assert r["metrics"]["forget_quality"]["value"] == 1.0
+    assert r["oracle"]["source"] == "model (itself)"  # the same object is scored once
+
+
+def test_oracle_copy_scored_separately_matches_itself(trained, persons_splits):
+    """A separate copy of the oracle goes through the second scoring pass and must agree exactly."""
+    import copy
+
+    tok, _, oracle, _ = trained
+    r = evaluate(oracle, tok, persons_splits, oracle=(copy.deepcopy(oracle), tok), suite="tofu")
+    assert r["metrics"]["forget_quality"]["value"] == 1.0 and r["oracle"]["source"] == "model"
 
 
 def test_saved_oracle_results_give_the_same_numbers(trained, persons_splits, target_results, tmp_path):

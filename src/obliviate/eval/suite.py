@@ -8,6 +8,7 @@ pass and one batched greedy generation per split. The returned dict is a complet
 """
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -155,7 +156,9 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
     metrics, timing = score_model(model, tokenizer, plan, batch_size)
     o_metrics, source = None, None
-    if oracle_model is not None:
+    if oracle_model is model:  # the oracle against itself: its own scores are the oracle's, no second pass
+        o_metrics, source = copy.deepcopy(metrics), "model (itself)"
+    elif oracle_model is not None:
         o_metrics, o_timing = score_model(oracle_model, tokenizer, plan, batch_size)
         source = str(oracle) if isinstance(oracle, (str, Path)) else "model"
         timing["oracle"] = o_timing

@@ -74,18 +74,21 @@ def corpus_digest(data: Path) -> str:
 
 
 def train_on_corpus(data: str | Path, split: str, out: str | Path, preset: str = "small",
-                    overrides: dict | None = None, progress: bool = True) -> dict:
-    """Train a fresh `preset` model on `split` of the corpus at `data`; write it to `out` atomically."""
+                    overrides: dict | None = None, progress: bool = True, device: str = "cpu") -> dict:
+    """Train a fresh `preset` model on `split` of the corpus at `data`; write it to `out` atomically.
+
+    The weights are deterministic for a given device; `device="cuda"` is faster but not bit-identical to CPU.
+    """
     data = Path(data)
     config = recipe(preset, overrides)
     qa, texts = split_records(data, split, config.bios)
     tokenizer = train_tokenizer(corpus_texts(data), config.vocab_size)
-    model = build_model(preset, tokenizer, seed=config.seed)
+    model = build_model(preset, tokenizer, seed=config.seed).to(device)
     log = train(model, tokenizer, qa, texts, config, progress=progress)
     log.update(data=str(data), split=split, corpus_sha256=corpus_digest(data), parameters=n_params(model),
-               preset=preset, recipe=asdict(config))
+               preset=preset, recipe=asdict(config), device=str(device))
     with atomic_dir(out) as tmp:
-        save(model, tokenizer, tmp)
+        save(model.cpu(), tokenizer, tmp)
         atomic_write_json(tmp / "train.json", log)
     return log
 
