@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from obliviate.config import parse_sets
 from obliviate.demo.pipeline import Demo
 from obliviate.demo.settings import DemoConfig, method_overrides, select_methods
 from obliviate.demo.workers import init_worker, run_method, train_cost
@@ -78,11 +79,14 @@ def main() -> None:
     ap.add_argument("--epochs", default="3,8")
     ap.add_argument("--persons", type=int, default=None)
     ap.add_argument("--facts", type=int, default=None)
+    ap.add_argument("--recipe", action="append", default=[], metavar="KEY=VALUE",
+                    help="training-recipe override for target and oracle, e.g. epochs=50")
     ap.add_argument("--train-device", default="", help="cuda: train target and oracle here on the GPU (fast; "
                     "weights then differ slightly from the CPU-trained demo models)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    cfg = DemoConfig.for_mode(False, out=Path(args.out), jobs=args.jobs, persons=args.persons, facts=args.facts)
+    cfg = DemoConfig.for_mode(False, out=Path(args.out), jobs=args.jobs, persons=args.persons, facts=args.facts,
+                              train_overrides=parse_sets(args.recipe))
     demo = Demo(cfg, log=print)
     methods = select_methods(tuple(m for m in args.methods.split(",") if m))
     lrs = [float(x) for x in args.lrs.split(",")]
