@@ -6,7 +6,8 @@ every (method, lr, epochs) cell through the same worker the demo uses (unlearn +
 oracle). A cell *reaches the oracle's band* when forget_quality >= 0.05 and model_utility >= 0.9 x the target's.
 The best cell per method is the one in the band with the highest forget_quality (ties: fewer steps); a method
 with no cell in the band is reported as failing, with its closest cell (highest forget_quality among cells that
-keep utility, else highest forget_quality). Metrics are never changed to make a method pass.
+keep utility; when no cell keeps utility, the one that keeps the most). Metrics are never changed to make a
+method pass.
 Prints one line per cell and a table of the winners; the last line is JSON.
 """
 from __future__ import annotations
@@ -63,10 +64,13 @@ def judge(rows: list[dict], target_mu: float) -> dict:
         mine = [r for r in rows if r["method"] == m and r.get("forget_quality") is not None]
         keep = [r for r in mine if (r.get("model_utility") or 0) >= UTILITY_KEEP * target_mu]
         band = [r for r in keep if r["forget_quality"] >= FQ_BAND]
-        pool = band or keep or mine
-        if pool:
-            win = max(pool, key=lambda r: (r["forget_quality"], -r["steps"]))
-            best[m] = win | {"band": bool(band)}
+        if band or keep:
+            win = max(band or keep, key=lambda r: (r["forget_quality"], -r["steps"]))
+        elif mine:
+            win = max(mine, key=lambda r: r.get("model_utility") or 0.0)
+        else:
+            continue
+        best[m] = win | {"band": bool(band)}
     return best
 
 
