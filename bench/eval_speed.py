@@ -1,4 +1,4 @@
-"""Speed of the evaluation suite on the default demo corpus (150 persons, 10 facts, 15 holdout, forget10) with
+"""Speed of the evaluation suite on the default demo corpus (150 persons, 4 facts, 15 holdout, forget10) with
 the `small` preset: seconds per suite, items per second, and the share of time spent in greedy generation.
 
 By default the target and oracle are freshly initialised (untrained) `small` models: timing needs no trained
@@ -55,7 +55,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
     corpus = Path(tempfile.mkdtemp()) / "persons"
-    generate(corpus, persons=150, facts=10, holdout=15, seed=0)
+    generate(corpus, persons=150, facts=4, holdout=15, seed=0)
     splits = load_splits(corpus, "forget10")
     tok, model, oracle, kind = models(args, corpus)
     rows = {}

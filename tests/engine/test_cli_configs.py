@@ -56,3 +56,27 @@ def test_unlearn_command_writes_model_and_run_json(trained, tokenizer, qa_record
     assert run["config"]["hyper_parameters"]["beta"] == 0.2 and run["totals"]["steps"] == 2
     assert (tmp_path / "run" / "model" / "model.safetensors").exists()
     assert "unlearned with npo: 2 steps" in capsys.readouterr().out
+
+
+def test_unlearn_command_on_tofu_files(tmp_path, capsys):
+    """`--data tofu:PATH` reaches the engine: a tiny model whose tokenizer covers TOFU's text unlearns forget01."""
+    from pathlib import Path
+
+    import pytest
+
+    from obliviate.data import load_tofu
+    from obliviate.models import build_model, save, train_tokenizer
+
+    tofu = Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"
+    if not tofu.is_dir():
+        pytest.skip(f"TOFU files not found at {tofu}")
+    texts = [r[k] for r in load_tofu("full", tofu)[:400] for k in ("question", "answer")]
+    tok = train_tokenizer(texts + ["Question: \nAnswer:"], vocab_size=600)
+    save(build_model("tiny", tok), tok, tmp_path / "target")
+    args = parse(["unlearn", "--model", str(tmp_path / "target"), "--data", f"tofu:{tofu}", "--forget", "forget01",
+                  "--retain", "retain99", "--method", "grad_diff", "--out", str(tmp_path / "run"), "--quiet",
+                  "--set", "train.max_steps=2", "--set", "train.batch_size=4"])
+    assert args.func(args) == 0
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["totals"]["steps"] == 2
+    assert "unlearned with grad_diff: 2 steps" in capsys.readouterr().out

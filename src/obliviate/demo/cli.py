@@ -11,7 +11,7 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny preset, 20 persons, a few steps per method: about a minute on 2 cores")
     p.add_argument("--persons", type=int, default=None, help="persons in the corpus (default 150; quick 20)")
-    p.add_argument("--facts", type=int, default=None, help="facts (QA items) per person (default 10; quick 6)")
+    p.add_argument("--facts", type=int, default=None, help="facts (QA items) per person (default 4; quick 6)")
     p.add_argument("--preset", choices=("small", "tiny"), default=None, help="model preset (default small; quick "
                    "tiny)")
     p.add_argument("--methods", default=None, metavar="A,B,...", help="methods to run (default: every one)")

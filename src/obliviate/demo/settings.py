@@ -28,7 +28,7 @@ class DemoConfig:
     out: Path = Path("runs/demo")
     quick: bool = False
     persons: int = 150
-    facts: int = 10
+    facts: int = 4  # 600 QA items: what 2 cores can memorise twice (target, oracle) inside the demo budget
     holdout: int = 0  # 0: 10% of persons (at least 2), as many as forget10 holds
     preset: str = "small"
     methods: tuple[str, ...] = ()  # empty: every registered method
