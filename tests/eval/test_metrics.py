@@ -159,3 +159,25 @@ def test_knowmem_cut():
     """A generation stops at the first blank line or "Question"."""
     assert memorization.cut_knowmem(" Paris.\n\nQuestion: x") == "Paris."
     assert memorization.cut_knowmem(" Paris. Question: where") == "Paris."
+
+
+def test_verbmem_prompt_is_the_first_32_tokens():
+    """metrics.md: prompt = the first 32 tokens of the text, reference = the next (up to) 128. 40 words tokenize to
+    n = 41 tokens (the first word, without a leading space, takes two): prompt = bos + ids[0:32], reference =
+    ids[32:41] (9 tokens), not the halves ids[0:20] / ids[20:41] that min(32, n/2) gave. A text of 11 tokens
+    has no continuation past 32: it falls back to prompt ids[0:5], reference ids[5:11]."""
+    from types import SimpleNamespace
+
+    from obliviate.eval.sets import build_plan
+    from obliviate.models import train_tokenizer
+
+    words = [a + b for a in "pqrs" for b in "abcdefghij"]  # 40 letter-only words (digits split apart)
+    tok = train_tokenizer([" ".join(words[i:] + words[:i]) for i in range(40)], vocab_size=600)
+    long_text, short_text = " ".join(words), " ".join(words[:10])
+    ids = tok(long_text, add_special_tokens=False)["input_ids"]
+    short = tok(short_text, add_special_tokens=False)["input_ids"]
+    assert (len(ids), len(short)) == (41, 11)
+    splits = SimpleNamespace(forget_texts=[{"text": long_text}, {"text": short_text}])
+    plan = build_plan(tok, splits, "muse")
+    assert plan.verb.prompts == [[tok.bos_token_id] + ids[:32], [tok.bos_token_id] + short[:5]]
+    assert plan.verb.references == [tok.decode(ids[32:]), tok.decode(short[5:])]

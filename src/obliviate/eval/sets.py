@@ -188,7 +188,9 @@ def _add_verbmem(plan: Plan, tok, texts: list[dict] | None) -> None:
     prompts, refs = [], []
     for r in texts:
         ids = tok(r["text"], add_special_tokens=False)["input_ids"]
-        cut = min(VERBMEM_PROMPT, max(1, len(ids) // 2))  # short texts: half prompt, half continuation
+        # metrics.md: the first 32 tokens are the prompt whenever a continuation is left; only a text of ≤ 32
+        # tokens (nothing to continue) falls back to half prompt, half continuation.
+        cut = VERBMEM_PROMPT if len(ids) > VERBMEM_PROMPT else max(1, len(ids) // 2)
         prompts.append(bos + ids[:cut])
         refs.append(tok.decode(ids[cut:cut + VERBMEM_NEW]))
     plan.verb = VerbEval(prompts, refs)

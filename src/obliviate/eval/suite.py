@@ -128,8 +128,8 @@ def conventions(plan: Plan) -> dict[str, str]:
                       "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
         "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
                    "MUSE's 10-shot prompt), cut at a blank line or 'Question'",
-        "verbmem": "prompt = bos + first min(32, n/2) tokens of each forget text, 128 greedy new tokens, ROUGE-L F1 "
-                   "x100 against the next 128 tokens",
+        "verbmem": "prompt = bos + first 32 tokens of each forget text (a text of n <= 32 tokens: its first n/2), "
+                   "128 greedy new tokens, ROUGE-L F1 x100 against the next 128 tokens",
         "evaluation_sets": "every item of every split (no cap); prob and rouge on the split itself, truth ratio "
                            "and prob_norm on its *_perturbed variant when the source has one",
         "model_utility": "harmonic mean of prob (prob_norm for real_authors, world_facts), rouge_l_recall and "
