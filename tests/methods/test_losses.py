@@ -151,3 +151,18 @@ def test_task_vector_finalize():
     assert_close(p.data, torch.full((2,), -4.0))
     total, _ = build("task_vector").loss(forget_stats(), None)
     assert_close(total, torch.tensor(3.5 / 3))
+
+
+def test_task_vector_finalize_lora_negates_the_product():
+    """LoRA 1×1 factors A₀ = 1, B₀ = 0 (peft starts B at 0), trained to A = 2, B = 3: ΔW_ft = B·A = 6, s = 5,
+    so the merged weight must move by −s·6 = −30. Negating each factor would give B' = 0 − 5·3 = −15,
+    A' = 1 − 5·(2 − 1) = −4 and B'·A' = +60 (the wrong sign). Kept A = 2 and B' = −15: B'·A' = −30.
+    A non-LoRA weight next to them still gets θ − s·(θ_ft − θ) = 1 − 5·(2 − 1) = −4."""
+    names = ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight",
+             "base_model.model.model.layers.0.self_attn.q_proj.lora_B.default.weight", "model.norm.weight")
+    params = [torch.nn.Parameter(torch.tensor([[v]])) for v in (2.0, 3.0, 2.0)]
+    initial = {n: torch.tensor([[v]]) for n, v in zip(names, (1.0, 0.0, 1.0), strict=True)}
+    build("task_vector").finalize(list(zip(names, params, strict=True)), initial)
+    a, b, w = (p.data for p in params)
+    assert_close(b @ a, torch.tensor([[-30.0]]))
+    assert_close(w, torch.tensor([[-4.0]]))

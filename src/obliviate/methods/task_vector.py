@@ -2,9 +2,14 @@
 
 Training descends the forget answers' NLL (θ → θ_ft); `finalize` then sets θ_new = θ − s·(θ_ft − θ) from the
 weights saved before training. The engine calls `finalize` because the method declares it, not by its name.
+
+With LoRA the weight change is the product ΔW = B·A (times α/r), with B = 0 at the start (peft's default), so it is
+not linear in the trained tensors: negating A and B each gives (−sB)·((1+s)A₀ − sA) ≠ −s·B·A. Instead B is negated
+and the trained A kept: (−s·B)·A = −s·ΔW, exactly θ − s·(θ_ft − θ) for the merged weight.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,6 +17,8 @@ import torch
 
 from .registry import register
 from .stats import Needs, SideNeeds, SideStats
+
+_LORA_A = re.compile(r"\.lora_(?:embedding_)?A\.")  # peft: ...q_proj.lora_A.default.weight
 
 
 @register("task_vector")
@@ -33,7 +40,10 @@ class TaskVector:
 
     @torch.no_grad()
     def finalize(self, named_params, initial: dict[str, torch.Tensor]) -> None:
-        """In place: p ← θ − s·(p − θ) for every (name, p) in `named_params`, θ = initial[name]."""
+        """In place: p ← θ − s·(p − θ) for every (name, p) in `named_params`, θ = initial[name]; LoRA A factors
+        keep their trained values (the B factors carry the negation, see the module docstring)."""
         for name, p in named_params:
+            if _LORA_A.search(name):
+                continue
             theta = initial[name].to(p.device, p.dtype)
             p.copy_(theta - self.scale * (p - theta))
