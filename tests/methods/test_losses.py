@@ -166,3 +166,18 @@ def test_task_vector_finalize_lora_negates_the_product():
     a, b, w = (p.data for p in params)
     assert_close(b @ a, torch.tensor([[-30.0]]))
     assert_close(w, torch.tensor([[-4.0]]))
+
+
+def test_rmu_with_lora_is_an_error():
+    """rmu trains only the MLP down-projections of layers ℓ−2..ℓ; with LoRA the engine would train the adapters
+    (q_proj, v_proj of every layer) instead, so the combination is refused before any step."""
+    import pytest
+
+    from obliviate.engine import unlearn
+    from obliviate.errors import ConfigError
+    from obliviate.models import build_model, train_tokenizer
+
+    tok = train_tokenizer(["Question: who?\nAnswer: Ann", "Question: where?\nAnswer: Oslo"], vocab_size=300)
+    qa = [{"question": "who?", "answer": "Ann", "id": "0"}]
+    with pytest.raises(ConfigError, match="without --lora"):
+        unlearn(build_model("tiny", tok), tok, qa, qa, "rmu", lora="r=2,alpha=4,targets=q_proj")

@@ -220,6 +220,10 @@ def _select_trainable(model, m, is_peft: bool) -> dict[str, torch.nn.Parameter]:
     """Name → parameter of what this run trains (LoRA adapters, the method's choice, or everything); the rest is
     frozen."""
     named = dict(model.named_parameters())
+    if is_peft and hasattr(m, "trainable"):
+        # The method fixes which weights move (rmu: MLP down-projections of layers ℓ−2..ℓ); LoRA adapters on other
+        # modules would silently train something else.
+        raise ConfigError(f"{type(m).__name__}: chooses its own trainable weights; run it without --lora")
     if is_peft:
         keep = {n for n, p in named.items() if p.requires_grad}
     elif hasattr(m, "trainable"):
