@@ -181,3 +181,19 @@ def test_rmu_with_lora_is_an_error():
     qa = [{"question": "who?", "answer": "Ann", "id": "0"}]
     with pytest.raises(ConfigError, match="without --lora"):
         unlearn(build_model("tiny", tok), tok, qa, qa, "rmu", lora="r=2,alpha=4,targets=q_proj")
+
+
+def test_rmu_refuses_the_normalised_last_layer():
+    """A 2-layer model: hidden_states[2] (layer 1's output) is taken after the final norm, so only layer 0 is a
+    residual-stream layer RMU may steer; layer -1 resolves to (2 - 1) // 2 = 0."""
+    import pytest
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from obliviate.errors import ModelError
+    from obliviate.methods.rmu import RMU
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=8, intermediate_size=16, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    assert RMU(layer=-1).bind(model).layer == 0
+    with pytest.raises(ModelError, match="must be in \\[0, 0\\].*normalised"):
+        RMU(layer=1).bind(model)

@@ -59,8 +59,10 @@ class RMU:
         """Resolve the layer for `model` and draw the control vector c·u/‖u‖ (seeded by `seed` + `self.seed`)."""
         depth, width = model.config.num_hidden_layers, model.config.hidden_size
         layer = (depth - 1) // 2 if self.layer == -1 else self.layer
-        if not 0 <= layer < depth:
-            raise ModelError(f"method.layer: must be in [0, {depth - 1}] for this {depth}-layer model, got {layer}")
+        # The last entry of HF's hidden_states comes after the final norm, not from the residual stream.
+        if not 0 <= layer < depth - 1:
+            raise ModelError(f"method.layer: must be in [0, {depth - 2}] for this {depth}-layer model (the last "
+                             f"layer's output is normalised, not the residual stream), got {layer}")
         g = torch.Generator().manual_seed(seed * 7919 + self.seed)
         u = torch.rand(width, generator=g)
         return RMUBound(self, layer, self.steering * u / u.norm())
