@@ -76,12 +76,20 @@ def page(suite) -> Page:
     return Page(build_html(suite + fakes.vision_suite()))
 
 
-def test_summary_table_has_target_methods_oracle_rows_and_every_column(page):
+def test_summary_table_has_target_methods_oracle_rows_and_every_column(suite, page):
     llm = page.tables["summary-llm"]
     assert llm["head"] == LLM_HEAD + ["MUSE C1–C4"]
     names = [row[0]["text"] for row in llm["rows"]]
-    assert names == ["targetbefore unlearning", "grad_ascent", "npo", "simnpo", "rmu",
-                     "oracleretrained without forget set"]
+    target_mu = suite[0]["metrics"]["model_utility"]["value"]
+
+    def band(name):  # forget_quality >= 0.05 and model_utility >= 0.9 x the target's
+        m = next(r for r in suite if r["name"] == name)["metrics"]
+        ok = m["forget_quality"]["value"] >= 0.05 and m["model_utility"]["value"] >= 0.9 * target_mu
+        return name + ("in the oracle's band" if ok else "outside the oracle's band")
+
+    methods = ["grad_ascent", "npo", "simnpo", "rmu"]
+    assert names == ["targetbefore unlearning", *map(band, methods), "oracleretrained without forget set"]
+    assert any("in the oracle's band" in n for n in names) and any("outside" in n for n in names)
     vision = page.tables["summary-vision"]
     assert vision["head"] == ["run", "UA", "RA", "TA", "MIA efficacy", "avg gap", "cost ratio"]
     assert [row[0]["text"] for row in vision["rows"]][-1] == "oracleretrained without forget set"
@@ -160,7 +168,7 @@ def test_strings_from_results_are_escaped(suite):
     text = build_html(runs)
     assert "<script>" not in text and "<i>rule</i>" not in text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text and "&lt;i&gt;rule&lt;/i&gt;" in text
-    assert [r[0]["text"] for r in Page(text).tables["summary-llm"]["rows"]][1] == evil
+    assert [r[0]["text"] for r in Page(text).tables["summary-llm"]["rows"]][1].startswith(evil)
     titled = build_html(runs, title="<script>")
     assert "<script>" not in titled and "<title>&lt;script&gt;</title>" in titled
 

@@ -10,7 +10,20 @@ from collections.abc import Callable
 
 from . import plots
 from .load import Run, num
-from .table import LLM_COLUMNS, MUSE_CELLS, RULES, VISION_COLUMNS, Cell, Table, build_table, has_muse
+from .table import (
+    BAND_FQ,
+    BAND_UTILITY,
+    LLM_COLUMNS,
+    MUSE_CELLS,
+    RULES,
+    VISION_COLUMNS,
+    Cell,
+    Table,
+    build_table,
+    has_muse,
+    in_band,
+    reference_rows,
+)
 
 DASH = "—"
 CSS = """
@@ -33,6 +46,7 @@ th.name, td.name { text-align:left; }
 td.name { font-weight:600; white-space:nowrap; }
 tr.target td { background:#fdf1f0; } tr.oracle td { background:#f1f3f5; }
 .badge { display:block; font-size:11px; font-weight:500; color:var(--muted); }
+.badge.in-band { color:#1a7f37; font-weight:600; }
 .ci { display:block; font-size:11.5px; color:var(--muted); white-space:nowrap; }
 td.best { background:var(--best) !important; color:var(--bestfg); font-weight:700; }
 td.best::before { content:"\\2605 "; font-size:11px; }
@@ -81,9 +95,11 @@ def _cell(c: Cell, vision: bool) -> str:
     return f'<td class="{cls}">{fmt(c.value)}{extra}</td>'
 
 
-def _name_cell(run: Run) -> str:
+def _name_cell(run: Run, band: bool | None = None) -> str:
     badge = {"target": "before unlearning", "oracle": "retrained without forget set"}.get(run.role)
-    tail = f'<span class="badge">{e(badge)}</span>' if badge else ""
+    if run.role == "method" and band is not None:
+        badge = "in the oracle's band" if band else "outside the oracle's band"
+    tail = f'<span class="badge{" in-band" if band and run.role == "method" else ""}">{e(badge)}</span>' if badge else ""
     return f'<td class="name" title="{e(run.source)}">{e(run.name)}{tail}</td>'
 
 
@@ -126,9 +142,11 @@ def summary_table(table: Table, table_id: str, muse: bool, vision: bool = False)
     muse_head = '<th title="MUSE criteria C1–C4; hover a mark for its numbers">MUSE C1–C4</th>'
     head = f'<th class="name">run</th>{head}' + (muse_head if muse else "")
     body = []
+    target = reference_rows(table.rows)[0]
     for run, cells in zip(table.rows, table.cells, strict=True):
         tds = "".join(_cell(c, vision) for c in cells) + (_muse_marks(run) if muse else "")
-        body.append(f'<tr class="{run.role}">{_name_cell(run)}{tds}</tr>')
+        band = None if vision else in_band(run, target)
+        body.append(f'<tr class="{run.role}">{_name_cell(run, band)}{tds}</tr>')
     rules: dict[str, list[str]] = {}
     for col in table.columns:
         rules.setdefault(col.rule, []).append(col.label)
@@ -137,7 +155,9 @@ def summary_table(table: Table, table_id: str, muse: bool, vision: bool = False)
     return (f'<div class="scroll"><table class="summary" id="{e(table_id)}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>'
             f'<p class="rule">Cells: {spread}; {DASH} = not in that results file. ★ best among the methods '
-            f"(target and oracle are references, not candidates). {e(rule_text)}.</p>")
+            f"(target and oracle are references, not candidates). {e(rule_text)}."
+            + ("" if vision else f" A method is in the oracle's band when its forget quality is at least {BAND_FQ} "
+               f"and its model utility at least {BAND_UTILITY:.0%} of the target's.") + "</p>")
 
 
 def muse_table(rows: list[Run]) -> str:

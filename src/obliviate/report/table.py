@@ -48,6 +48,8 @@ VISION_COLUMNS = (
 )
 
 MUSE_CELLS = ("C1", "C2", "C3", "C4")
+# The oracle's band: forgetting indistinguishable from the oracle's at 5%, with most of the target's utility kept.
+BAND_FQ, BAND_UTILITY = 0.05, 0.9
 OPTIONAL = {"TA_forgotten_class"}  # shown only when some run has it (class-wise forgetting)
 
 
@@ -122,3 +124,13 @@ def has_muse(rows: list[Run]) -> bool:
 def reference_rows(rows: list[Run]) -> tuple[Run | None, Run | None]:
     target = next((r for r in rows if r.role == "target"), None)
     return target, oracle_of(rows)
+
+
+def in_band(run: Run, target: Run | None) -> bool | None:
+    """forget_quality >= 0.05 and model_utility >= 0.9 x the target's; None when a number is missing."""
+    fq = num((run.metrics.get("forget_quality") or {}).get("value"))
+    mu = num((run.metrics.get("model_utility") or {}).get("value"))
+    mu_target = num((target.metrics.get("model_utility") or {}).get("value")) if target else None
+    if fq is None or mu is None or mu_target is None:
+        return None
+    return fq >= BAND_FQ and mu >= BAND_UTILITY * mu_target
