@@ -60,6 +60,7 @@ def test_unlearn_command_writes_model_and_run_json(trained, tokenizer, qa_record
 
 def test_unlearn_command_on_tofu_files(tmp_path, capsys):
     """`--data tofu:PATH` reaches the engine: a tiny model whose tokenizer covers TOFU's text unlearns forget01."""
+    import os
     from pathlib import Path
 
     import pytest
@@ -67,8 +68,8 @@ def test_unlearn_command_on_tofu_files(tmp_path, capsys):
     from obliviate.data import load_tofu
     from obliviate.models import build_model, save, train_tokenizer
 
-    tofu = Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"
-    if not tofu.is_dir():
+    tofu = Path(os.environ.get("OBLIVIATE_TOFU_DIR", Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"))
+    if not tofu.is_dir() and not os.environ.get("CI"):
         pytest.skip(f"TOFU files not found at {tofu}")
     texts = [r[k] for r in load_tofu("full", tofu)[:400] for k in ("question", "answer")]
     tok = train_tokenizer(texts + ["Question: \nAnswer:"], vocab_size=600)

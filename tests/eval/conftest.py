@@ -3,11 +3,12 @@ trained without the forget persons (same tokenizer, recipe and seed), and a TOFU
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
 
-TOFU = Path("/work/shared/data/tofu")
+TOFU = Path(os.environ.get("OBLIVIATE_TOFU_DIR", Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"))
 EPOCHS = 25
 
 

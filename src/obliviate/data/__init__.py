@@ -1,7 +1,7 @@
 """Data: the fictitious-persons corpus, loaders for TOFU and user files, validation, and the split bundle.
 
     from obliviate.data import load_splits
-    splits = load_splits("tofu:/work/shared/data/tofu", "forget10")
+    splits = load_splits("tofu:/path/to/TOFU", "forget10")
     print(splits.describe())
 """
 from obliviate.data.io import read_records, write_jsonl, write_records

@@ -1,7 +1,7 @@
 """The `Splits` bundle (forget, retain, holdout, evaluation sets, texts) and `load_splits`, its one entry point.
 
     load_splits("corpus/")                                   # our persons corpus (a folder with manifest.json)
-    load_splits("tofu:/work/shared/data/tofu", "forget05")   # TOFU from a local folder, or tofu:locuslab/TOFU
+    load_splits("tofu:/path/to/TOFU", "forget05")   # TOFU from a local folder, or tofu:locuslab/TOFU
     load_splits("mydata/", forget="forget.csv", retain="retain.jsonl", columns={"question": "prompt"})
 
 Every record gets `id = f"{split}:{i}"` (a user's own `id` is kept as `source_id`). Forget and retain must not

@@ -1,6 +1,6 @@
 """TOFU (Maini et al., 2024): load one config from the hub dataset `locuslab/TOFU` or a local folder in its layout.
 
-`load_tofu("forget10", path="/work/shared/data/tofu")` reads `{path}/forget10.json`; without `path` it calls
+`load_tofu("forget10", path="/path/to/TOFU")` reads `{path}/forget10.json`; without `path` it calls
 `datasets.load_dataset("locuslab/TOFU", "forget10", split="train")`. Each record gets `id` ("forget10:17") and
 `person`: the author index, i.e. the position in `full` // 20 (TOFU has 20 QA per author, in order). Forget sets
 are the tail of `full` and retain sets its head; other configs are matched to `full` by question (None if absent).
