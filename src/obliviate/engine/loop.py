@@ -11,7 +11,9 @@ import contextlib
 import math
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -44,7 +46,74 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     and checkpoints/; resume=True continues from the newest checkpoint under out.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
-    cfg, m = resolve(method, {**(overrides or {}), **_keyword_keys(keyword_overrides)})
+    s = _prepare(model, tokenizer, forget, retain, method, {**(overrides or {}), **_keyword_keys(keyword_overrides)},
+                 lora, masks, accelerator)
+    cfg, acc = s.cfg, s.acc
+    optimizer = torch.optim.AdamW(list(s.trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    uses_retain = s.needs.retain.used or cfg.engine.retain_nll_ceiling > 0
+    sampler = PairingSampler(len(forget), len(retain) if uses_retain else 0, cfg.train.batch_size, cfg.train.seed,
+                             acc.num_processes, acc.process_index, cfg.train.grad_accum)
+    total_steps = cfg.train.max_steps or cfg.train.epochs * sampler.steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total_steps))
+    # The scheduler is not given to accelerate: it would step it once per process.
+    model, optimizer = acc.prepare(s.model, optimizer)
+    model.train()
+
+    run_key = {"method": method, "hyper_parameters": _hp(s.m), "train": _asdict(cfg.train)}
+    ckpt_root = Path(out) / "checkpoints" if out is not None else None
+    log, curve, start, last_good = [], [], 0, None
+    if resume:
+        last_good = _newest_checkpoint(ckpt_root)
+        state = checkpoint.load(last_good, s.trainable, optimizer, scheduler, run_key)
+        start, log, curve = state["step"], state["log"], state.get("curve", [])
+    hook = eval_hook or (default_eval(s.enc, s.pad, acc) if _evaluates(cfg) else None)
+    ctx = _Step(cfg, s.m, s.needs, s.enc, s.cache, s.ref, s.pad, acc, model, uses_retain)
+
+    t_start = time.perf_counter()
+    bar = tqdm(total=total_steps, initial=start, desc=f"unlearn {method}", unit="step", disable=not (
+        cfg.engine.progress and acc.is_main_process and _is_tty()))
+    for step in range(start, total_steps):
+        t0 = time.perf_counter()
+        terms, tokens = ctx.run(sampler.local_batches(step), optimizer)
+        _guard(cfg, terms, step + 1, last_good)
+        lr, grad_norm = _optimizer_step(s, optimizer, scheduler)
+        epoch = (step + 1) / sampler.steps_per_epoch
+        log.append({"step": step + 1, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": grad_norm,
+                    "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
+        bar.update(1)
+        bar.set_postfix(loss=f"{terms['loss']:.4f}")
+        if hook is not None and _due_eval(cfg, step + 1, sampler.steps_per_epoch, total_steps):
+            curve.append({"step": step + 1, "epoch": round(epoch, 4), "metrics": hook(model, step + 1, epoch)})
+        if ckpt_root and ((cfg.engine.checkpoint_every and (step + 1) % cfg.engine.checkpoint_every == 0)
+                          or step + 1 == total_steps):
+            last_good = _checkpoint(acc, ckpt_root, step + 1, s.trainable, optimizer, scheduler, cfg,
+                                    {"config": run_key, "log": log, "curve": curve})
+    bar.close()
+    return _finish(s, model, tokenizer, method, log, curve, time.perf_counter() - t_start, out)
+
+
+@dataclass
+class _Setup:
+    """What a run has before its first step: config, method, accelerator, model, trainable weights, encodings."""
+
+    cfg: RunConfig
+    m: Any  # the method (bound to the model when it declares `bind`)
+    needs: Any
+    acc: Accelerator
+    model: torch.nn.Module
+    spec: Any  # LoraSpec or None
+    trainable: dict[str, torch.nn.Parameter]
+    masks: dict[str, torch.Tensor] | None
+    pad: int
+    enc: Any
+    ref: Reference | None
+    cache: dict
+    initial: dict[str, torch.Tensor] | None  # weights before training, for methods that `finalize`
+
+
+def _prepare(model, tokenizer, forget, retain, method, overrides, lora, masks, accelerator) -> _Setup:
+    """Validate the run, place the model, add LoRA, bind the method, encode once, build the reference cache."""
+    cfg, m = resolve(method, overrides)
     if not forget:
         raise DataError("the forget set is empty", field="forget", rule="at least one QA record", value=0)
     check_pair(model, tokenizer, "unlearn")
@@ -72,75 +141,48 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         if enc.alt is not None:
             cache["alt"] = build_ref_cache(model, ref, enc.alt, enc.keys, pad, cfg.train.batch_size)
     initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
+    return _Setup(cfg, m, needs, acc, model, spec, trainable, masks, pad, enc, ref, cache, initial)
 
-    optimizer = torch.optim.AdamW(list(trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    uses_retain = needs.retain.used or cfg.engine.retain_nll_ceiling > 0
-    sampler = PairingSampler(len(forget), len(retain) if uses_retain else 0, cfg.train.batch_size, cfg.train.seed,
-                             acc.num_processes, acc.process_index, cfg.train.grad_accum)
-    total_steps = cfg.train.max_steps or cfg.train.epochs * sampler.steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total_steps))
-    # The scheduler is not given to accelerate: it would step it once per process.
-    model, optimizer = acc.prepare(model, optimizer)
-    model.train()
 
-    run_key = {"method": method, "hyper_parameters": _hp(m), "train": _asdict(cfg.train)}
-    ckpt_root = Path(out) / "checkpoints" if out is not None else None
-    log, curve, start, last_good = [], [], 0, None
-    if resume:
-        found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
-        if not found:
-            raise ConfigError(f"resume: no checkpoint under {ckpt_root}; run without resume first")
-        last_good = found[-1]
-        state = checkpoint.load(last_good, trainable, optimizer, scheduler, run_key)
-        start, log, curve = state["step"], state["log"], state.get("curve", [])
-    hook = eval_hook or (default_eval(enc, pad, acc) if _evaluates(cfg) else None)
-    ctx = _Step(cfg, m, needs, enc, cache, ref, pad, acc, model, uses_retain)
+def _newest_checkpoint(ckpt_root: Path | None) -> Path:
+    found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
+    if not found:
+        raise ConfigError(f"resume: no checkpoint under {ckpt_root}; run without resume first")
+    return found[-1]
 
-    t_start = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=start, desc=f"unlearn {method}", unit="step", disable=not (
-        cfg.engine.progress and acc.is_main_process and _is_tty()))
-    for step in range(start, total_steps):
-        t0 = time.perf_counter()
-        terms, tokens = ctx.run(sampler.local_batches(step), optimizer)
-        _guard(cfg, terms, step + 1, last_good)
-        if masks:
-            for name, mask in masks.items():
-                if trainable[name].grad is not None:
-                    trainable[name].grad.mul_(mask)
-        grad_norm = acc.clip_grad_norm_(list(trainable.values()), cfg.train.max_grad_norm or float("inf"))
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        epoch = (step + 1) / sampler.steps_per_epoch
-        log.append({"step": step + 1, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": float(grad_norm),
-                    "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
-        bar.update(1)
-        bar.set_postfix(loss=f"{terms['loss']:.4f}")
-        if hook is not None and _due_eval(cfg, step + 1, sampler.steps_per_epoch, total_steps):
-            curve.append({"step": step + 1, "epoch": round(epoch, 4), "metrics": hook(model, step + 1, epoch)})
-        if ckpt_root and ((cfg.engine.checkpoint_every and (step + 1) % cfg.engine.checkpoint_every == 0)
-                          or step + 1 == total_steps):
-            last_good = _checkpoint(acc, ckpt_root, step + 1, trainable, optimizer, scheduler, cfg,
-                                    {"config": run_key, "log": log, "curve": curve})
-    bar.close()
 
-    if initial is not None:
-        m.finalize(trainable.items(), initial)
-    model = acc.unwrap_model(model).eval()
-    if spec is not None and cfg.engine.lora_merge:
+def _optimizer_step(s: _Setup, optimizer, scheduler) -> tuple[float, float]:
+    """Mask the gradients, clip, step; returns (the lr this step used, the gradient norm before clipping)."""
+    if s.masks:
+        for name, mask in s.masks.items():
+            if s.trainable[name].grad is not None:
+                s.trainable[name].grad.mul_(mask)
+    grad_norm = s.acc.clip_grad_norm_(list(s.trainable.values()), s.cfg.train.max_grad_norm or float("inf"))
+    lr = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return lr, float(grad_norm)
+
+
+def _finish(s: _Setup, model, tokenizer, method: str, log: list, curve: list, seconds: float, out):
+    """Apply the method's final transform, unwrap (and merge LoRA), write the outputs; returns (model, log)."""
+    if s.initial is not None:
+        s.m.finalize(s.trainable.items(), s.initial)
+    model = s.acc.unwrap_model(model).eval()
+    if s.spec is not None and s.cfg.engine.lora_merge:
         model = model.merge_and_unload()
     result = {
-        "config": {"method": method, "hyper_parameters": _hp(m), **{k: _asdict(v) for k, v in
-                   (("train", cfg.train), ("engine", cfg.engine))}, "lora": _asdict(spec) if spec else None,
-                   "processes": acc.num_processes},
+        "config": {"method": method, "hyper_parameters": _hp(s.m), **{k: _asdict(v) for k, v in
+                   (("train", s.cfg.train), ("engine", s.cfg.engine))}, "lora": _asdict(s.spec) if s.spec else None,
+                   "processes": s.acc.num_processes},
         "log": log, "curve": curve,
-        "totals": {"wall_time_s": round(time.perf_counter() - t_start, 3), "steps": len(log),
-                   "tokens": sum(e["tokens"] for e in log), "peak_memory_mb": _peak_memory_mb(acc)},
+        "totals": {"wall_time_s": round(seconds, 3), "steps": len(log),
+                   "tokens": sum(e["tokens"] for e in log), "peak_memory_mb": _peak_memory_mb(s.acc)},
     }
-    if out is not None and acc.is_main_process:
+    if out is not None and s.acc.is_main_process:
         save_outputs(Path(out), model, tokenizer, result)
-    acc.wait_for_everyone()
+    s.acc.wait_for_everyone()
     return model, result
 
 
