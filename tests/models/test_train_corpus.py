@@ -83,3 +83,15 @@ def test_recipe_rejects_unknown_keys():
 def test_missing_corpus_folder(tmp_path):
     with pytest.raises(DataError, match="no \\*.json files"):
         train_on_corpus(tmp_path, "full", tmp_path / "out", "tiny", progress=False)
+
+
+def test_checks_tighten_near_the_target():
+    """eval_every 5, stop at 0.95: epochs 5 and 10 are checked; after a check at 0.86 (>= 0.95 - 0.1) every epoch
+    is; after a check at 0.5 only multiples of 5 (and the last epoch) are."""
+    from obliviate.models.train import TrainConfig, _check_due
+
+    cfg = TrainConfig(epochs=20, eval_every=5, stop_at_accuracy=0.95)
+    assert _check_due(cfg, 5, []) and not _check_due(cfg, 6, [])
+    assert _check_due(cfg, 11, [{"epoch": 10, "accuracy": 0.86}])
+    assert not _check_due(cfg, 11, [{"epoch": 10, "accuracy": 0.5}]) and _check_due(cfg, 20, [])
+    assert not _check_due(TrainConfig(epochs=20, eval_every=5), 11, [{"epoch": 10, "accuracy": 0.99}])

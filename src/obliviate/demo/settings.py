@@ -14,7 +14,7 @@ from pathlib import Path
 from obliviate.errors import ConfigError
 
 CONFIG_ROOT = Path(__file__).resolve().parent.parent / "configs"
-CACHE_VERSION = 1  # bump when what a cached model means changes (trainer, tokenizer, corpus layout)
+CACHE_VERSION = 2  # bump when what a cached model means changes (trainer, tokenizer, corpus layout)
 
 # Training-recipe overrides of the demo on top of `models.corpus.recipe(preset)`. Quick mode skips the periodic
 # greedy accuracy checks (the final one still runs): they cost more than the tiny model's training epochs.

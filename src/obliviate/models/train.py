@@ -128,7 +128,7 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
             log["steps"] += 1
             bar.update(1)
         entry = {"epoch": epoch, "loss": loss_sum / max(tok_sum, 1), "seconds": time.perf_counter() - t0}
-        if (config.eval_every and epoch % config.eval_every == 0) or epoch == config.epochs:
+        if _check_due(config, epoch, log["epochs"]):
             entry["accuracy"] = exact_answer_accuracy(model, tokenizer, qa, config.eval_items, config.seed)
             model.train()
         bar.set_postfix(loss=f"{entry['loss']:.4f}", acc=entry.get("accuracy", "-"))
@@ -142,6 +142,18 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
                final_loss=last.get("loss"), accuracy=last.get("accuracy"),
                items=len(data), qa_items=len(qa), texts=len(texts), config=asdict(config))
     return log
+
+
+NEAR_TARGET = 0.1  # within this much of stop_at_accuracy, check every epoch instead of every `eval_every`
+
+
+def _check_due(config: TrainConfig, epoch: int, done: list[dict]) -> bool:
+    """Check exact answers every `eval_every` epochs and at the end; once a check comes within NEAR_TARGET of
+    `stop_at_accuracy`, every epoch, so that training stops at the first epoch that passes (not up to 4 later)."""
+    if epoch == config.epochs or (config.eval_every and epoch % config.eval_every == 0):
+        return True
+    last = next((e["accuracy"] for e in reversed(done) if e.get("accuracy") is not None), None)
+    return bool(config.stop_at_accuracy) and last is not None and last >= config.stop_at_accuracy - NEAR_TARGET
 
 
 def _step(model, batch, opt, sched, grad_clip: float) -> tuple[float, int]:
