@@ -91,6 +91,20 @@ def env_info(seed: int | None = None, device: str | None = None) -> dict[str, An
     }
 
 
+def peak_memory_mb(device=None) -> float:
+    """CUDA: peak memory allocated by torch; CPU: the process's peak resident set (ru_maxrss: KiB on Linux,
+    bytes on macOS). Used by every cost block (training, unlearning, classifier runs)."""
+    import resource
+    import sys
+
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
 def _clean(obj: Any) -> Any:
     """JSON has no NaN or infinity: write them as null."""
     if isinstance(obj, float) and not math.isfinite(obj):

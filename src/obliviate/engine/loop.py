@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 
 from obliviate.errors import ConfigError, DataError, ModelError, ObliviateError
 from obliviate.models import check_pair, collate
+from obliviate.results import peak_memory_mb
 
 from . import checkpoint
 from .config import RunConfig, resolve
@@ -178,7 +178,7 @@ def _finish(s: _Setup, model, tokenizer, method: str, log: list, curve: list, se
                    "processes": s.acc.num_processes},
         "log": log, "curve": curve,
         "totals": {"wall_time_s": round(seconds, 3), "steps": len(log),
-                   "tokens": sum(e["tokens"] for e in log), "peak_memory_mb": _peak_memory_mb(s.acc)},
+                   "tokens": sum(e["tokens"] for e in log), "peak_memory_mb": round(peak_memory_mb(s.acc.device), 1)},
     }
     if out is not None and s.acc.is_main_process:
         save_outputs(Path(out), model, tokenizer, result)
@@ -332,12 +332,6 @@ def _asdict(obj) -> dict:
 
     return {f.name: getattr(obj, f.name) if not isinstance(getattr(obj, f.name), tuple) else list(getattr(obj, f.name))
             for f in dataclasses.fields(obj)}
-
-
-def _peak_memory_mb(acc) -> float:
-    if torch.cuda.is_available() and acc.device.type == "cuda":
-        return round(torch.cuda.max_memory_allocated(acc.device) / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB; process peak RSS
 
 
 def _is_tty() -> bool:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.errors import ModelError, ObliviateError
+from obliviate.models import generate_ids
 from obliviate.results import build_results, env_info
 
-from .generation import generate_ids
 from .knowledge import TRUTH_RATIO_CONVENTION, qa_metrics
 from .memorization import cut_knowmem, memorization_metrics
 from .muse import muse_table

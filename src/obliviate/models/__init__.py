@@ -5,14 +5,21 @@
 from .encode import IGNORE, PROMPT_TEMPLATE, Encoded, collate, encode_qa, encode_text, prompt_ids
 from .io import check_pair, load, save
 from .presets import PRESETS, build_model, n_params, preset_config
-from .scoring import ForwardOut, forward_logprobs, greedy_generate, logprobs_from_logits, token_logprobs
+from .scoring import (
+    ForwardOut,
+    forward_logprobs,
+    generate_ids,
+    greedy_generate,
+    logprobs_from_logits,
+    token_logprobs,
+)
 from .tokenizer import train_tokenizer
 from .train import TrainConfig, exact_answer_accuracy, train
 
 __all__ = [
     "IGNORE", "PROMPT_TEMPLATE", "Encoded", "collate", "encode_qa", "encode_text", "prompt_ids",
     "check_pair", "load", "save", "PRESETS", "build_model", "n_params", "preset_config",
-    "ForwardOut", "forward_logprobs", "greedy_generate", "logprobs_from_logits", "token_logprobs",
+    "ForwardOut", "forward_logprobs", "generate_ids", "greedy_generate", "logprobs_from_logits", "token_logprobs",
     "train_tokenizer", "TrainConfig", "exact_answer_accuracy", "train", "train_on_corpus",
 ]
 

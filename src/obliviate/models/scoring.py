@@ -71,6 +71,37 @@ def _cut(text: str, stop_strings: list[str] | None) -> str:
 
 
 @torch.no_grad()
+def generate_ids(model, prompts: list[list[int]], budgets: list[int], pad_id: int, eos_id: int | None,
+                 batch_size: int = 32) -> list[list[int]]:
+    """Greedy new-token ids for each prompt, at most `budgets[i]` of them, cut before the first EOS.
+
+    Prompts are sorted by length and left-padded within a batch; `model.generate` keeps the KV cache.
+    """
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[list[int]] = [[] for _ in prompts]
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        width = max(len(prompts[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T) left-padded
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]):] = 1
+        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             max_new_tokens=max(budgets[i] for i in idx), do_sample=False,
+                             pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
+        for row, i in enumerate(idx):
+            new = gen[row, width:].tolist()[:budgets[i]]
+            out[i] = new[:new.index(eos_id)] if eos_id in new else new
+    model.train(was_training)
+    return out
+
+
 def greedy_generate(
     model,
     tokenizer: PreTrainedTokenizerBase,
@@ -79,29 +110,8 @@ def greedy_generate(
     batch_size: int = 32,
     stop_strings: list[str] | None = None,
 ) -> list[str]:
-    """Greedy continuations of token-id prompts: left padding, KV cache, prompts batched by similar length."""
-    if not prompts_ids:
-        return []
-    device = next(model.parameters()).device
+    """Greedy continuations of token-id prompts as text, cut at EOS and at the first of `stop_strings`."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    order = sorted(range(len(prompts_ids)), key=lambda i: len(prompts_ids[i]))
-    texts: list[str] = [""] * len(prompts_ids)
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        width = max(len(prompts_ids[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            p = prompts_ids[i]
-            ids[row, width - len(p):] = torch.tensor(p)
-            mask[row, width - len(p):] = 1
-        out = model.generate(
-            input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
-            do_sample=False, pad_token_id=pad, eos_token_id=tokenizer.eos_token_id, use_cache=True,
-        )
-        for row, i in enumerate(idx):
-            texts[i] = _cut(tokenizer.decode(out[row, width:], skip_special_tokens=True), stop_strings)
-    model.train(was_training)
-    return texts
+    ids = generate_ids(model, prompts_ids, [max_new_tokens] * len(prompts_ids), pad, tokenizer.eos_token_id,
+                       batch_size)
+    return [_cut(tokenizer.decode(row, skip_special_tokens=True), stop_strings) for row in ids]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import random
-import resource
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 from tqdm.auto import tqdm
 
+from ..results import peak_memory_mb
 from .encode import Encoded, collate, encode_qa, encode_text, prompt_ids
 from .scoring import greedy_generate
 
@@ -94,12 +94,6 @@ def encode_all(tokenizer, qa: list[dict], texts: list[str], max_length: int) -> 
     return enc + [encode_text(tokenizer, t, max_length) for t in texts]
 
 
-def peak_memory_mb() -> float:
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfig,
           progress: bool = True) -> dict:
     """Train `model` in place; returns the log written to train.json."""
@@ -138,7 +132,7 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
     bar.close()
     model.eval()
     last = log["epochs"][-1] if log["epochs"] else {}  # epochs=0 saves the initial weights
-    log.update(wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(),
+    log.update(wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(next(model.parameters()).device),
                final_loss=last.get("loss"), accuracy=last.get("accuracy"),
                items=len(data), qa_items=len(qa), texts=len(texts), config=asdict(config))
     return log

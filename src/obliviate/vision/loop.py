@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import math
-import resource
-import sys
 import time
 from typing import Any
 
@@ -18,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from obliviate.errors import DataError, ModelError
+from obliviate.results import peak_memory_mb
 
 from . import masks
 from .data import check_labels
@@ -46,14 +45,6 @@ def first_example(data: Dataset | DataLoader) -> torch.Tensor:
         x, _ = next(iter(data))
         return x[0]
     return data[0][0]
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: peak allocated by torch; CPU: the process's peak resident set (ru_maxrss: KiB on Linux, B on macOS)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def _scheduler(opt, recipe, total_steps: int):
