@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all system-deps bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,10 +18,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/obliviate demo
 
-test: $(STAMP)
+# What the tests drive besides Python (headless Chromium): installed with apt-get when missing.
+system-deps:
+	bash scripts/system-deps.sh
+
+# The default run leaves out tests marked `slow`; `make test-all` runs them too.
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test-all: $(STAMP)
+test-all: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -m "" -n 2 --dist loadfile
 
 bench: $(STAMP)
