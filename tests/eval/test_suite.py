@@ -143,3 +143,17 @@ def test_oracle_results_missing_metrics(trained, persons_splits):
     tok, target, _, _ = trained
     with pytest.raises(ObliviateError, match="lack 'forget/truth_ratio'"):
         evaluate(target, tok, persons_splits, oracle_results={"metrics": {"forget/prob": {}}}, suite="tofu")
+
+
+def test_a_target_that_did_not_memorise_is_flagged(trained, persons_splits):
+    """`training` summaries go into results.json; a model below its stop accuracy is named in `warnings`."""
+    tok, _, oracle, _ = trained
+    training = {"target": {"memorised": False, "accuracy": 0.75, "stop_at_accuracy": 0.95, "epochs": 55,
+                           "epoch_cap": 55},
+                "oracle": {"memorised": True, "accuracy": 0.96, "stop_at_accuracy": 0.95, "epochs": 38,
+                           "epoch_cap": 55}}
+    r = evaluate(oracle, tok, persons_splits, oracle=(oracle, tok), suite="mia", training=training)
+    assert r["training"] == training
+    assert r["warnings"] == ["target not memorised (greedy exact answers 0.75 < 0.95): comparisons are not "
+                             "meaningful"]
+    assert "warnings" not in evaluate(oracle, tok, persons_splits, oracle=(oracle, tok), suite="mia")

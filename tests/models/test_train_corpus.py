@@ -12,6 +12,7 @@ from obliviate.data.persons import generate
 from obliviate.errors import ConfigError, DataError
 from obliviate.models import collate, encode_qa, forward_logprobs, load
 from obliviate.models.corpus import recipe, train_on_corpus
+from obliviate.models.train import memorisation_warning, memorised, training_summary
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,26 @@ def test_checks_tighten_near_the_target():
     assert _check_due(cfg, 11, [{"epoch": 10, "accuracy": 0.86}])
     assert not _check_due(cfg, 11, [{"epoch": 10, "accuracy": 0.5}]) and _check_due(cfg, 20, [])
     assert not _check_due(TrainConfig(epochs=20, eval_every=5), 11, [{"epoch": 10, "accuracy": 0.99}])
+
+
+def test_a_model_below_its_stop_accuracy_is_flagged_not_memorised(tmp_path, corpus, capsys):
+    """One epoch cannot reach 95% exact answers: train.json says memorised false and the CLI warns on stderr;
+    a recipe without a stop accuracy records None (nothing was promised)."""
+    assert main(["train", "--data", str(corpus), "--preset", "tiny", "--out", str(tmp_path / "m"), "--epochs", "1",
+                 "--quiet"]) == 0
+    saved = json.loads((tmp_path / "m" / "train.json").read_text())
+    assert saved["memorised"] is False and saved["accuracy"] < 0.95
+    err = capsys.readouterr().err
+    assert "did not memorise" in err and "< 0.95 after 1 epochs" in err and "--set epochs=N" in err
+    log = train_on_corpus(corpus, "full", tmp_path / "n", "tiny", {"epochs": 1, "stop_at_accuracy": 0},
+                          progress=False)
+    assert log["memorised"] is None and memorisation_warning(log) is None
+
+
+def test_memorised_rule():
+    assert memorised(0.95, 0.95) is True and memorised(0.949, 0.95) is False
+    assert memorised(None, 0.95) is None and memorised(float("nan"), 0.95) is None and memorised(1.0, 0.0) is None
+    summary = training_summary({"memorised": False, "accuracy": 0.75, "epochs": [{}] * 55,
+                                "config": {"stop_at_accuracy": 0.95, "epochs": 55}})
+    assert summary == {"memorised": False, "accuracy": 0.75, "stop_at_accuracy": 0.95, "epochs": 55,
+                       "epoch_cap": 55}

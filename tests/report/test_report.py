@@ -286,3 +286,15 @@ def test_partial_or_odd_results_never_crash(suite):
         page = Page(build_html(runs))
         assert page.tables["summary-llm"]["rows"], what
         assert len(page.images) + len(page.omitted) == 5, what
+
+
+def test_header_flags_runs_whose_target_or_oracle_did_not_memorise():
+    """A run with a `warnings` entry (target not memorised) gets a banner under the title; runs without none."""
+    flagged = dict(_run("npo", forget_quality=0.3))
+    flagged["warnings"] = ["target not memorised (greedy exact answers 0.75 < 0.95): comparisons are not "
+                           "meaningful"]
+    html = build_html([flagged, _run("oracle", forget_quality=1.0)])
+    header = html[html.index("<header>"):html.index("</header>")]
+    assert "Comparisons are not meaningful" in header and "target not memorised" in header and "npo" in header
+    clean = build_html([_run("npo", forget_quality=0.3)])
+    assert "not meaningful" not in clean

@@ -77,7 +77,8 @@ def run(args) -> int:
         saved = _read_json(args.oracle_results) if args.oracle_results else None
         results = evaluate(model, tokenizer, splits, oracle=oracle, oracle_results=saved,
                            target_results=args.target_results, name=_name(args),
-                           cost=build_cost(args.model, args.oracle, saved), curve=_curve(args.model), **kwargs)
+                           cost=build_cost(args.model, args.oracle, saved), curve=_curve(args.model),
+                           training=_training(args, saved), **kwargs)
     write_results(args.out, results)
     _summary(results, args.out)
     return 0
@@ -93,6 +94,19 @@ def _read_json(path: str) -> dict:
         return json.loads(p.read_text())
     except json.JSONDecodeError as e:
         raise ObliviateError(f"{p}: not valid JSON ({e})") from None
+
+
+def _training(args, saved: dict | None) -> dict | None:
+    """Memorisation of the evaluated model (when it has its own train.json) and of the oracle (its train.json,
+    or the `training` section of its saved results)."""
+    from obliviate.models.corpus import read_train_log
+    from obliviate.models.train import training_summary
+
+    found = {"model": training_summary(read_train_log(args.model)) if Path(args.model).is_dir() else None,
+             "oracle": training_summary(read_train_log(args.oracle)) if args.oracle and Path(args.oracle).is_dir()
+             else ((saved or {}).get("training") or {}).get("oracle")}
+    found = {k: v for k, v in found.items() if v}
+    return found or None
 
 
 def _curve(model_dir: str) -> list:

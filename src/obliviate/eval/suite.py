@@ -117,6 +117,12 @@ def _need(metrics: dict, oracle: dict, where: str) -> None:
                                  "with the same suite")
 
 
+def memorisation_flags(training: dict) -> list[str]:
+    """One line per model (target, oracle) whose training ended below its stop accuracy."""
+    return [f"{role} not memorised (greedy exact answers {t.get('accuracy')} < {t.get('stop_at_accuracy')}): "
+            "comparisons are not meaningful" for role, t in training.items() if t and t.get("memorised") is False]
+
+
 def conventions(plan: Plan) -> dict[str, str]:
     out = {
         "rouge": ROUGE_CONVENTION,
@@ -147,8 +153,13 @@ def conventions(plan: Plan) -> dict[str, str]:
 
 def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: str = "all", *,
              target_results=None, config: dict | None = None, cost: dict | None = None, name: str = "model",
-             curve: list | None = None, batch_size: int = 32, seed: int | None = None) -> dict[str, Any]:
-    """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md)."""
+             curve: list | None = None, batch_size: int = 32, seed: int | None = None,
+             training: dict | None = None) -> dict[str, Any]:
+    """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md).
+
+    `training`: {"target": ..., "oracle": ...} summaries of their train.json (`models.train.training_summary`);
+    a model that did not memorise its training data is flagged in `warnings` (comparisons are not meaningful).
+    """
     t0 = time.perf_counter()
     plan = build_plan(tokenizer, splits, suite)
     if oracle is None and oracle_results is None and ("forget" in plan.truth or plan.mia is not None):
@@ -172,6 +183,9 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
             metrics |= oracle_privacy(metrics, o_metrics)
     target = load_oracle_results(target_results, section_first=False)[0] if target_results is not None else None
     extra = {"name": name, "track": "llm", "curve": curve or []}
+    if training:
+        extra["training"] = training
+        extra["warnings"] = memorisation_flags(training)
     extra["muse"] = muse_table(metrics, o_metrics, target)  # the cells whose numbers this suite produced
     timing["total_s"] = time.perf_counter() - t0
     extra["timing"] = timing

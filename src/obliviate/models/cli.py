@@ -19,7 +19,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from .corpus import train_on_corpus
+    from .train import memorisation_warning
 
     overrides = {k.removeprefix("train."): v for k, v in parse_sets(args.set).items()}
     if args.epochs is not None:
@@ -30,6 +33,9 @@ def run(args) -> int:
     print(f"trained {args.preset} ({log['parameters']:,} parameters) on {args.split}: {log['qa_items']} QA + "
           f"{log['texts']} texts, {len(log['epochs'])} epochs, {log['wall_time_s']:.1f} s, final loss "
           f"{_fmt(log['final_loss'])}, greedy exact-answer accuracy {_fmt(log['accuracy'])} -> {args.out}")
+    warning = memorisation_warning(log, "model")
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -134,8 +134,38 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
     last = log["epochs"][-1] if log["epochs"] else {}  # epochs=0 saves the initial weights
     log.update(wall_time_s=time.perf_counter() - t0, peak_memory_mb=peak_memory_mb(next(model.parameters()).device),
                final_loss=last.get("loss"), accuracy=last.get("accuracy"),
+               memorised=memorised(last.get("accuracy"), config.stop_at_accuracy),
                items=len(data), qa_items=len(qa), texts=len(texts), config=asdict(config))
     return log
+
+
+def memorised(accuracy: float | None, stop_at_accuracy: float) -> bool | None:
+    """Whether training reached its stop accuracy; None when the recipe sets none or accuracy was never checked."""
+    if not stop_at_accuracy or accuracy is None or math.isnan(accuracy):
+        return None
+    return accuracy >= stop_at_accuracy
+
+
+def training_summary(log: dict | None) -> dict | None:
+    """What results.json keeps of a model's train.json: did it memorise, how far, in how many epochs."""
+    if not log:
+        return None
+    cfg = log.get("config") or {}
+    return {"memorised": log.get("memorised"), "accuracy": log.get("accuracy"),
+            "stop_at_accuracy": cfg.get("stop_at_accuracy"), "epochs": len(log.get("epochs") or []),
+            "epoch_cap": cfg.get("epochs")}
+
+
+def memorisation_warning(log: dict, role: str = "model") -> str | None:
+    """The warning to print when a trained model ended below its stop accuracy (train.json's `memorised`)."""
+    if log.get("memorised") is not False:
+        return None
+    cfg = log.get("config") or {}
+    return (f"warning: the {role} did not memorise its training data: greedy exact answers "
+            f"{log.get('accuracy', float('nan')):.3f} < {cfg.get('stop_at_accuracy')} after "
+            f"{len(log.get('epochs') or [])} epochs (cap {cfg.get('epochs')}); forgetting measured against it is "
+            "not meaningful. Train longer (--set epochs=N), or check the recipe on this machine with "
+            "bench/recipe_robustness.py")
 
 
 NEAR_TARGET = 0.1  # within this much of stop_at_accuracy, check every epoch instead of every `eval_every`

@@ -34,6 +34,7 @@ body { margin:0; background:var(--bg); color:var(--fg);
 main { max-width:1180px; margin:0 auto; padding:24px 28px 48px; }
 header h1 { font-size:26px; margin:0 0 4px; }
 .sub, .rule, .note, footer { color:var(--muted); }
+.warning { border-left:4px solid #c0392b; background:#fdf0ee; }
 h2 { font-size:20px; margin:32px 0 10px; padding-bottom:6px; border-bottom:2px solid var(--line); }
 h3 { font-size:16px; margin:0 0 8px; }
 .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:16px 18px; margin:14px 0; }
@@ -210,6 +211,16 @@ def vision_section(rows: list[Run]) -> str:
             f'{plot_section(rows, plots.VISION_PLOTS, "vision")}</section>')
 
 
+def warnings_banner(runs: list[Run]) -> str:
+    """A banner under the title listing each run whose target or oracle did not memorise its training data."""
+    lines = [f"<li><b>{e(r.name)}</b>: {e(w)}</li>" for r in runs for w in r.warnings]
+    if not lines:
+        return ""
+    return ('<div class="card warning" role="alert"><p><b>Comparisons are not meaningful for these runs:</b> '
+            "a model that never memorised its training data has little to forget.</p>"
+            f"<ul>{''.join(lines)}</ul></div>")
+
+
 def page(title: str, llm: list[Run], vision: list[Run], sources: list[str]) -> str:
     from obliviate import __version__
 
@@ -223,5 +234,5 @@ def page(title: str, llm: list[Run], vision: list[Run], sources: list[str]) -> s
             f"<body><main><header><h1>{e(title)}</h1>"
             f'<p class="sub">{n_runs} results file{"s" if n_runs != 1 else ""} · generated {when} · '
             f"obliviate {e(__version__)}. Every forget metric is read against the oracle, a model trained "
-            "without the forget set.</p></header>"
+            f"without the forget set.</p>{warnings_banner(llm + vision)}</header>"
             f"{body}<footer><p>Built from:</p><ul>{listed}</ul></footer></main></body></html>\n")
