@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--cache", default=None, help="trained-model cache (default $OBLIVIATE_CACHE or "
                    "~/.cache/obliviate)")
     p.add_argument("--seed", type=int, default=0, help="corpus and training seed (default 0)")
+    p.add_argument("--job-timeout", type=float, default=None, metavar="SECONDS",
+                   help="report a worker job still running after this long as hung, naming its stage (default: "
+                        "no limit)")
     p.set_defaults(func=run)
 
 
@@ -28,5 +31,6 @@ def run(args) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     outcome = run_demo(args.out, args.quick, persons=args.persons, facts=args.facts, preset=args.preset,
-                       methods=methods, jobs=args.jobs, cache=args.cache, seed=args.seed)
+                       methods=methods, jobs=args.jobs, cache=args.cache, seed=args.seed,
+                       job_timeout=args.job_timeout)
     return 1 if outcome["errors"] else 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict
 from pathlib import Path
 
@@ -75,8 +76,12 @@ class Demo:
         self.timings[name] = time.perf_counter() - t
         return result
 
-    def _map(self, fn, jobs: list[dict]):
-        """(job, result or exception) pairs, in completion order; in this process when there is no pool."""
+    def _map(self, stage: str, fn, jobs: list[dict]):
+        """(job, result or exception) pairs, in completion order; in this process when there is no pool.
+
+        A worker that dies (killed, out of memory) or outlives `job_timeout` seconds is reported as a
+        `WorkerError` naming the stage and the job, never as a bare timeout of the caller.
+        """
         if self.pool is None:
             for job in jobs:
                 try:
@@ -85,11 +90,28 @@ class Demo:
                     yield job, e
             return
         futures = {self.pool.submit(fn, job): job for job in jobs}
-        for f in as_completed(futures):
-            try:
-                yield futures[f], f.result()
-            except Exception as e:  # includes a worker killed mid-run (BrokenProcessPool)
-                yield futures[f], e
+        try:
+            for f in as_completed(futures, timeout=self.cfg.job_timeout):
+                try:
+                    yield futures[f], f.result()
+                except BrokenProcessPool as e:  # a worker process died: the pool cannot run anything else
+                    yield futures[f], WorkerError(f"{stage}: the worker running {_job_name(futures[f])} died "
+                                                  f"({e}); the other jobs of this stage were lost with it")
+                except Exception as e:
+                    yield futures[f], e
+        except TimeoutError:
+            late = [job for f, job in futures.items() if not f.done()]
+            self._stop_pool()
+            for job in late:
+                yield job, WorkerError(f"{stage}: {_job_name(job)} did not finish within {self.cfg.job_timeout:g} "
+                                       "s (job_timeout): hung, or the machine is far slower than expected")
+
+    def _stop_pool(self) -> None:
+        """End the workers now (a hung one never returns on its own) and run what is left in this process."""
+        for proc in list(getattr(self.pool, "_processes", {}).values()):  # no public API to kill a pool's workers
+            proc.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool = None
 
     def corpus(self) -> Path:
         from obliviate.data.persons import generate
@@ -104,6 +126,7 @@ class Demo:
         """Target (split full) and oracle (the forget split's complement): from the cache, or trained into it."""
         from obliviate.data.splits import complement
         from obliviate.models.corpus import corpus_digest, read_train_log, recipe
+        from obliviate.models.train import memorisation_warning, training_summary
 
         overrides = self.cfg.train_recipe_overrides()
         resolved = asdict(recipe(self.cfg.preset, overrides))
@@ -118,14 +141,19 @@ class Demo:
             else:
                 jobs.append({"role": role, "corpus": str(corpus), "split": split, "dest": str(paths[role]),
                              "preset": self.cfg.preset, "overrides": overrides})
-        for job, res in self._map(train_model, jobs):
+        for job, res in self._map("train", train_model, jobs):
             if isinstance(res, Exception):
                 raise ObliviateError(f"demo: training the {job['role']} failed: {type(res).__name__}: {res}")
             status[job["role"]] = "trained"
             self.log(f"[demo] {job['role']}: trained in {res['wall_time_s']:.1f} s (final loss "
                      f"{res['final_loss']:.4f}, exact answers {res['accuracy']}) -> {job['dest']}")
         logs = {role: read_train_log(p) for role, p in paths.items()}
-        return {"paths": {k: str(v) for k, v in paths.items()}, "status": status, "logs": logs}
+        for role, log in logs.items():
+            warning = memorisation_warning(log, role)
+            if warning:
+                self.log(f"[demo] {warning}")
+        training = {role: training_summary(log) for role, log in logs.items()}
+        return {"paths": {k: str(v) for k, v in paths.items()}, "status": status, "logs": logs, "training": training}
 
     def reference_results(self, corpus: Path, models: dict) -> dict:
         """The oracle against itself and the target against the oracle: OUT/{oracle,target}/results.json."""
@@ -145,7 +173,7 @@ class Demo:
                       "forget": self.cfg.forget, "cache": models["status"][role]}
             against = {"oracle": model} if role == "oracle" else {"oracle_results": out["oracle"]}
             out[role] = evaluate(model, tokenizer, splits, **against, config=config, cost=cost, name=role,
-                                 seed=self.cfg.seed)
+                                 seed=self.cfg.seed, training=models["training"])
             write_results(self.out / role / "results.json", out[role])
         self.log(f"[demo] evaluated oracle and target -> {self.out}/{{oracle,target}}/results.json")
         return out
@@ -165,9 +193,10 @@ class Demo:
                          "forget": self.cfg.forget, "target": models["paths"]["target"], "out": str(out),
                          "oracle_results": str(self.out / "oracle" / "results.json"),
                          "target_results": str(self.out / "target" / "results.json"),
-                         "oracle_train": train_cost(models["logs"]["oracle"]), "seed": self.cfg.seed})
+                         "oracle_train": train_cost(models["logs"]["oracle"]), "seed": self.cfg.seed,
+                         "training": models["training"]})
         done = {}
-        for job, res in self._map(run_method, jobs):
+        for job, res in self._map("methods", run_method, jobs):
             if isinstance(res, Exception):
                 res = {"method": job["method"], "error": f"{type(res).__name__}: {res}"}
             if res.get("error"):
@@ -208,12 +237,21 @@ class Demo:
         return rows
 
 
+class WorkerError(ObliviateError):
+    """A worker process died or outlived its time limit; the message names the stage and the job."""
+
+
+def _job_name(job: dict) -> str:
+    return f"{job.get('method') or job.get('role') or 'a job'!s}"
+
+
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, *, persons: int | None = None,
              facts: int | None = None, preset: str | None = None, methods=None, jobs: int | None = None,
-             cache: str | Path | None = None, seed: int | None = None, log=print) -> dict:
+             cache: str | Path | None = None, seed: int | None = None, job_timeout: float | None = None,
+             log=print) -> dict:
     """Run the whole demo (see the module docstring); None keeps the mode's default."""
     cfg = DemoConfig.for_mode(quick, out=Path(out), persons=persons, facts=facts, preset=preset,
                               methods=tuple(methods) if methods else None, jobs=jobs,
-                              cache=Path(cache) if cache else None, seed=seed)
+                              cache=Path(cache) if cache else None, seed=seed, job_timeout=job_timeout)
     return Demo(cfg, log).run()
 

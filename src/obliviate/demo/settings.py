@@ -37,6 +37,7 @@ class DemoConfig:
     seed: int = 0
     forget: str = "forget10"
     train_overrides: dict = field(default_factory=dict)  # on top of TRAIN_OVERRIDES[mode]
+    job_timeout: float | None = None  # seconds a worker job may take before it is reported as hung (None: no limit)
 
     @classmethod
     def for_mode(cls, quick: bool = False, **changes) -> DemoConfig:

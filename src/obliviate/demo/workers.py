@@ -121,7 +121,7 @@ def _unlearn_and_evaluate(job: dict) -> dict:
     config = {"role": "method", "method": method, "overrides": overrides, "target": job["target"],
               "forget": job["forget"], "corpus": job["corpus"], **log["config"]}
     results = evaluate(model, tokenizer, splits, oracle_results=oracle, target_results=target, config=config,
-                       cost=cost, name=method, seed=job["seed"])
+                       cost=cost, name=method, seed=job["seed"], training=job.get("training"))
     results["curve"] = [start, *log["curve"]]
     write_results(out / "results.json", results)
     return results
