@@ -88,9 +88,12 @@ def test_min_k():
 def test_min_k_pp():
     """log p = [-1, -2, -3, -1, -2], μ = [-1.5, -1, -2, -1, -1], σ = [0.5, 1, 2, 1, 0.5]:
     z = [1, -1, -0.5, 0, -2]; ⌊0.4·5⌋ = 2 lowest = -2, -1 → -1.5.
-    σ = 0 is floored at 1e-6: log p -1, μ -0.5 → z = -0.5/1e-6 = -5e5."""
+    The floor is on the variance, σ² ≥ 1e-6, i.e. σ ≥ 1e-3: σ = 0 → z = (-1 − (-0.5))/1e-3 = -500 (not -5e5, a
+    floor of σ ≥ 1e-6); σ = 5e-4 (σ² = 2.5e-7 < 1e-6) → also -500; σ = 2e-3 is above the floor → -0.5/2e-3 = -250."""
     close(privacy.min_k_pp_score([-1, -2, -3, -1, -2], [-1.5, -1, -2, -1, -1], [0.5, 1, 2, 1, 0.5]), -1.5)
-    close(privacy.min_k_pp_score([-1.0], [-0.5], [0.0]), -5e5, tol=1e-3)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [0.0]), -500.0)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [5e-4]), -500.0)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [2e-3]), -250.0)
 
 
 def test_loss_zlib_reference_scores():
