@@ -159,7 +159,8 @@ def test_auc_resamples():
 
 
 def test_knowmem_cut():
-    """A generation stops at the first blank line or "Question"."""
+    """A generation stops at the first blank line, "\\nQuestion" or "Question:"; the word "Question" inside an
+    answer (a title, "the Question of ...") is kept."""
     assert memorization.cut_knowmem(" Paris.\n\nQuestion: x") == "Paris."
     assert memorization.cut_knowmem(" Paris. Question: where") == "Paris."
 
@@ -183,4 +184,7 @@ def test_verbmem_prompt_is_the_first_32_tokens():
     splits = SimpleNamespace(forget_texts=[{"text": long_text}, {"text": short_text}])
     plan = build_plan(tok, splits, "muse")
     assert plan.verb.prompts == [[tok.bos_token_id] + ids[:32], [tok.bos_token_id] + short[:5]]
+    assert memorization.cut_knowmem(" Paris.\nQuestion 2") == "Paris."
+    assert memorization.cut_knowmem(" She wrote The Question of Time.") == "She wrote The Question of Time."
+    assert memorization.cut_knowmem(" A Question Unasked\n\nmore") == "A Question Unasked"
     assert plan.verb.references == [tok.decode(ids[32:]), tok.decode(short[5:])]

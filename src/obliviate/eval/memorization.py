@@ -12,7 +12,9 @@ import numpy as np
 
 from .rouge import rouge_l_f1
 
-KNOWMEM_STOP = re.compile(r"\n\s*\n|Question")
+# The model starts a new item at a blank line, at a line opening with "Question", or at "Question:"; the word inside
+# an answer ("The Question of Time") is part of the answer.
+KNOWMEM_STOP = re.compile(r"\n\s*\n|\nQuestion|Question:")
 
 
 def exact_memorization(correct: Sequence[bool]) -> float:
@@ -36,7 +38,7 @@ def extraction_strength(correct: Sequence[bool]) -> float:
 
 
 def cut_knowmem(text: str) -> str:
-    """A knowmem answer ends at the first blank line or the word "Question" (the model starting a new item)."""
+    """A knowmem answer ends where the model starts a new item: a blank line, "\\nQuestion" or "Question:"."""
     return KNOWMEM_STOP.split(text, maxsplit=1)[0].strip()
 
 

@@ -127,7 +127,8 @@ def conventions(plan: Plan) -> dict[str, str]:
         "generation": "greedy, batched with left padding and KV cache, cut at EOS; TOFU answers get "
                       "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
         "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
-                   "MUSE's 10-shot prompt), cut at a blank line or 'Question'",
+                   "MUSE's 10-shot prompt), cut at a blank line, '\\nQuestion' or 'Question:' (not at the "
+                   "word 'Question' inside an answer)",
         "verbmem": "prompt = bos + first 32 tokens of each forget text (a text of n <= 32 tokens: its first n/2), "
                    "128 greedy new tokens, ROUGE-L F1 x100 against the next 128 tokens",
         "evaluation_sets": "every item of every split (no cap); prob and rouge on the split itself, truth ratio "
