@@ -113,6 +113,27 @@ def test_extraction_strength():
     close(memorization.extraction_strength([T, T, T, T]), 1.0)
 
 
+def test_memorization_leaves_out_the_final_eos():
+    """A forget answer of 3 tokens + EOS, labels [-100, 5, 6, 7, EOS=2]; argmax matches [T, T, F] on the answer and
+    the EOS (as every model predicts it). Counting the EOS gives EM 3/4 and ES 1/4 (the 1/|y| floor); over the
+    answer alone EM = 2/3 and ES = 0 (the last answer token is wrong). A truncated answer (no final EOS) keeps all
+    its positions: [T, F, T] → EM 2/3, ES 1/3."""
+    from types import SimpleNamespace
+
+    from obliviate.models import IGNORE, Encoded
+
+    items = [Encoded([1, 5, 6, 7, 2], [IGNORE, 5, 6, 7, 2]), Encoded([1, 5, 6, 7], [IGNORE, 5, 6, 7])]
+    plan = SimpleNamespace(qa={"forget": SimpleNamespace(answer=[0, 1])}, book=SimpleNamespace(items=items),
+                           eos_id=2, muse=False, verb=None)
+    stats = [SimpleNamespace(correct=np.array([True, True, False, True])),
+             SimpleNamespace(correct=np.array([True, False, True]))]
+    out = memorization.memorization_metrics(plan, stats, {}, None)
+    close(out["exact_memorization"]["per_item"][0], 2 / 3)
+    close(out["extraction_strength"]["per_item"][0], 0.0)
+    close(out["exact_memorization"]["per_item"][1], 2 / 3)
+    close(out["extraction_strength"]["per_item"][1], 1 / 3)
+
+
 def test_exact_memorization():
     """[T, F, T, T]: 3 of 4 positions → 0.75."""
     close(memorization.exact_memorization([True, False, True, True]), 0.75)
@@ -163,6 +184,9 @@ def test_knowmem_cut():
     answer (a title, "the Question of ...") is kept."""
     assert memorization.cut_knowmem(" Paris.\n\nQuestion: x") == "Paris."
     assert memorization.cut_knowmem(" Paris. Question: where") == "Paris."
+    assert memorization.cut_knowmem(" Paris.\nQuestion 2") == "Paris."
+    assert memorization.cut_knowmem(" She wrote The Question of Time.") == "She wrote The Question of Time."
+    assert memorization.cut_knowmem(" A Question Unasked\n\nmore") == "A Question Unasked"
 
 
 def test_verbmem_prompt_is_the_first_32_tokens():
@@ -184,7 +208,4 @@ def test_verbmem_prompt_is_the_first_32_tokens():
     splits = SimpleNamespace(forget_texts=[{"text": long_text}, {"text": short_text}])
     plan = build_plan(tok, splits, "muse")
     assert plan.verb.prompts == [[tok.bos_token_id] + ids[:32], [tok.bos_token_id] + short[:5]]
-    assert memorization.cut_knowmem(" Paris.\nQuestion 2") == "Paris."
-    assert memorization.cut_knowmem(" She wrote The Question of Time.") == "She wrote The Question of Time."
-    assert memorization.cut_knowmem(" A Question Unasked\n\nmore") == "A Question Unasked"
     assert plan.verb.references == [tok.decode(ids[32:]), tok.decode(short[5:])]

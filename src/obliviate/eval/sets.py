@@ -64,6 +64,7 @@ class Plan:
     verb: VerbEval | None = None
     tofu: bool = False  # prob / rouge / truth ratio / forget_quality / model_utility
     muse: bool = False  # verbmem / knowmem / privleak
+    eos_id: int | None = None  # the tokenizer's EOS: exact memorization and extraction strength leave it out
     notes: dict[str, str] = field(default_factory=dict)  # skipped parts and why
 
 
@@ -72,7 +73,7 @@ def build_plan(tokenizer, splits, suite: str = "all", generate: bool = True) -> 
     if suite not in SUITES:
         raise ConfigError(f"suite {suite!r}: unknown; choose one of {', '.join(SUITES)}")
     forget = getattr(splits, "forget", None)
-    plan = Plan(suite=suite, book=ScoreBook())
+    plan = Plan(suite=suite, book=ScoreBook(), eos_id=tokenizer.eos_token_id)
     plan.tofu = suite in ("all", "tofu") and _want(plan, "tofu", bool(forget), "no forget QA items")
     plan.muse = suite in ("all", "muse")
     want_gen = generate and (plan.tofu or plan.muse)

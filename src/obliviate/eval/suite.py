@@ -124,6 +124,8 @@ def conventions(plan: Plan) -> dict[str, str]:
         "mia": MIA_CONVENTION,
         "prompt_format": "trained QA format: '[bos]Question: {q}\\nAnswer:' + ' {a}' + eos; answer tokens incl. "
                          "EOS are scored",
+        "memorization": "exact_memorization and extraction_strength read the teacher-forced argmax on the answer "
+                        "tokens without the final EOS (every model predicts it, so it would floor ES at 1/|y|)",
         "generation": "greedy, batched with left padding and KV cache, cut at EOS; TOFU answers get "
                       "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
         "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
