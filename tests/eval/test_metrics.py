@@ -209,3 +209,32 @@ def test_verbmem_prompt_is_the_first_32_tokens():
     plan = build_plan(tok, splits, "muse")
     assert plan.verb.prompts == [[tok.bos_token_id] + ids[:32], [tok.bos_token_id] + short[:5]]
     assert plan.verb.references == [tok.decode(ids[32:]), tok.decode(short[5:])]
+
+
+@pytest.fixture(scope="module")
+def word_tok():
+    """A byte-level BPE tokenizer on 40 letter-only words: bos 1, eos 2."""
+    from obliviate.models import train_tokenizer
+
+    words = [a + b for a in "pqrs" for b in "abcdefghij"]
+    return train_tokenizer([" ".join(words[i:] + words[:i]) for i in range(40)], vocab_size=600)
+
+
+def test_mia_raw_texts_are_scored_without_eos(word_tok):
+    """Raw texts (forget_texts vs holdout_texts) are external data: the scored labels are exactly the text's
+    tokens after BOS, with no EOS appended (MUSE appends none). "pa pb pc" → labels [-100] + ids, ids not ending
+    in EOS (2); the zlib text is the text itself."""
+    from types import SimpleNamespace
+
+    from obliviate.eval.sets import build_plan
+    from obliviate.models import IGNORE
+
+    tok = word_tok
+    splits = SimpleNamespace(forget_texts=[{"text": "pa pb pc"}], holdout_texts=[{"text": "qa qb"}])
+    plan = build_plan(tok, splits, "mia")
+    ids = tok("pa pb pc", add_special_tokens=False)["input_ids"]
+    member = plan.book.items[plan.mia.member[0]]
+    assert plan.mia.kind == "text" and tok.eos_token_id not in ids
+    assert member.input_ids == [tok.bos_token_id] + ids
+    assert member.labels == [IGNORE] + ids
+    assert plan.mia.member_text == ["pa pb pc"]

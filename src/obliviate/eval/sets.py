@@ -171,8 +171,8 @@ def _add_mia(plan: Plan, tok, splits) -> None:
     if not members:
         raise DataError("membership inference needs forget items", field="forget", rule="non-empty", value=[])
 
-    def enc(r):
-        return encode_qa(tok, r["question"], r["answer"]) if kind == "qa" else encode_text(tok, r["text"])
+    def enc(r):  # raw texts are external data: scored as they are, no EOS appended (MUSE appends none)
+        return encode_qa(tok, r["question"], r["answer"]) if kind == "qa" else encode_text(tok, r["text"], eos=False)
 
     def text(r):
         return r["answer"] if kind == "qa" else r["text"]

@@ -144,7 +144,7 @@ def conventions(plan: Plan) -> dict[str, str]:
     if plan.mia is not None:
         out["mia_gradnorm"] = "gradnorm attack not computed (optional in metrics.md; one backward pass per text)"
         out["mia_items"] = ("forget vs holdout QA answers (answer tokens given the question; zlib of the answer)"
-                            if plan.mia.kind == "qa" else "forget vs holdout raw texts")
+                            if plan.mia.kind == "qa" else "forget vs holdout raw texts, no EOS appended")
     return out | plan.notes
 
 
