@@ -238,3 +238,31 @@ def test_mia_raw_texts_are_scored_without_eos(word_tok):
     assert member.input_ids == [tok.bos_token_id] + ids
     assert member.labels == [IGNORE] + ids
     assert plan.mia.member_text == ["pa pb pc"]
+
+
+def test_mia_raw_texts_are_cut_at_the_context_and_zlib_reads_the_part_scored(word_tok):
+    """A model of 6 positions scores BOS + the first 5 tokens of a longer text: labels [-100] + ids[:5], and the
+    zlib score reads decode(ids[:5]) (not the whole text, whose compressed length differs); a text that fits is
+    scored whole and zlib reads it as given. The cut is noted: 1 of 2 texts."""
+    import zlib
+    from types import SimpleNamespace
+
+    from obliviate.eval.sets import build_plan
+    from obliviate.eval.suite import context_length
+    from obliviate.models import IGNORE
+
+    tok = word_tok
+    long_text = "pa pb pc pd pe pf pg ph pi pj"
+    ids = tok(long_text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 5
+    splits = SimpleNamespace(forget_texts=[{"text": long_text}], holdout_texts=[{"text": "qa qb"}])
+    plan = build_plan(tok, splits, "mia", max_positions=6)
+    assert plan.book.items[plan.mia.member[0]].labels == [IGNORE] + ids[:5]
+    kept = tok.decode(ids[:5])
+    assert plan.mia.member_text == [kept] and plan.mia.nonmember_text == ["qa qb"]
+    assert len(zlib.compress(kept.encode())) != len(zlib.compress(long_text.encode()))
+    close(privacy.zlib_score([-1, -3], plan.mia.member_text[0]), -2 / len(zlib.compress(kept.encode())))
+    assert plan.notes["mia_texts_cut"].startswith("1 of 2 MIA texts")
+    whole = build_plan(tok, splits, "mia")  # default: the presets' 512 positions, the text fits
+    assert whole.mia.member_text == [long_text] and "mia_texts_cut" not in whole.notes
+    assert context_length(SimpleNamespace(config=SimpleNamespace(max_position_embeddings=64))) == 64

@@ -23,7 +23,7 @@ from .memorization import cut_knowmem, memorization_metrics
 from .muse import muse_table
 from .privacy import MIA_CONVENTION, mia_metrics, oracle_privacy
 from .rouge import ROUGE_CONVENTION
-from .sets import KNOWMEM_NEW, VERBMEM_NEW, Plan, build_plan
+from .sets import KNOWMEM_NEW, MAX_POSITIONS, VERBMEM_NEW, Plan, build_plan
 from .utility import forget_quality, utility_metrics
 
 NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a model trained without the forget "
@@ -33,6 +33,13 @@ NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a mod
 
 def pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def context_length(model) -> int:
+    """The model's positions (config.max_position_embeddings; the presets' 512 when it has none): a raw MIA text
+    is scored whole up to it, never past what the model can place."""
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(n) if n else MAX_POSITIONS
 
 
 def _decode(tokenizer, ids: list[int]) -> str:
@@ -144,7 +151,10 @@ def conventions(plan: Plan) -> dict[str, str]:
     if plan.mia is not None:
         out["mia_gradnorm"] = "gradnorm attack not computed (optional in metrics.md; one backward pass per text)"
         out["mia_items"] = ("forget vs holdout QA answers (answer tokens given the question; zlib of the answer)"
-                            if plan.mia.kind == "qa" else "forget vs holdout raw texts, no EOS appended")
+                            if plan.mia.kind == "qa" else
+                            f"forget vs holdout raw texts, no EOS appended, each scored whole up to "
+                            f"{plan.max_positions} positions incl. bos (the model's context); zlib on the text "
+                            "scored (the decoded kept part when cut)")
     return out | plan.notes
 
 
@@ -153,7 +163,7 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
              curve: list | None = None, batch_size: int = 32, seed: int | None = None) -> dict[str, Any]:
     """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md)."""
     t0 = time.perf_counter()
-    plan = build_plan(tokenizer, splits, suite)
+    plan = build_plan(tokenizer, splits, suite, max_positions=context_length(model))
     if oracle is None and oracle_results is None and ("forget" in plan.truth or plan.mia is not None):
         raise ObliviateError(NO_ORACLE)  # before any scoring: fail fast
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
