@@ -147,6 +147,23 @@ def test_privleak():
     close(privacy.privleak(0.2, 0.5), 60.0)
 
 
+def test_muse_c4_needs_knowmem_r_and_model_utility():
+    """Target knowmem_r 40 and model_utility 0.6 → thresholds 0.95·40 = 38 and 0.95·0.6 = 0.57. knowmem_r 39 passes
+    but model_utility 0.5 fails → C4 fails (it passed on knowmem_r alone); with model_utility 0.58 both hold → pass.
+    Without model_utility on either side there is no C4 cell."""
+    from obliviate.eval.muse import muse_table
+
+    target = {"knowmem_r": {"value": 40.0}, "model_utility": {"value": 0.6}}
+    model = {"knowmem_r": {"value": 39.0}, "model_utility": {"value": 0.5}}
+    c4 = muse_table(model, None, target)["C4"]
+    assert c4["pass"] is False and c4["parts"]["knowmem_r"]["pass"] is True
+    close(c4["parts"]["model_utility"]["threshold"], 0.57)
+    close(c4["threshold"], 38.0)
+    assert muse_table({**model, "model_utility": {"value": 0.58}}, None, target)["C4"]["pass"] is True
+    assert "C4" not in muse_table({"knowmem_r": {"value": 39.0}}, None, target)
+    assert "C4" not in muse_table(model, None, {"knowmem_r": {"value": 40.0}})
+
+
 def test_bootstrap_ci():
     """values [0, 1]: a resample's mean is 0, 0.5 or 1 with chances 1/4, 1/2, 1/4, so over 1,000 resamples the
     2.5% quantile is 0 and the 97.5% quantile is 1. Constant values give a zero-width interval."""
