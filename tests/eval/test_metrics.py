@@ -164,6 +164,37 @@ def test_muse_c4_needs_knowmem_r_and_model_utility():
     assert "C4" not in muse_table(model, None, {"knowmem_r": {"value": 40.0}})
 
 
+def test_model_utility_resamples_each_splits_items_jointly():
+    """retain: item 1 scores 1 on prob, rouge and truth ratio, item 2 scores 0.25 on all three. Drawn jointly, a
+    resample's three means are equal, m ∈ {1, 0.625, 0.25} with chances 1/4, 1/2, 1/4, and their harmonic mean is
+    m: over 1,000 resamples the 95% interval is exactly [0.25, 1]. Drawn independently, all three at 0.25 (or at 1)
+    has chance 1/64 < 2.5%, so the interval was strictly inside. A truth ratio on 3 items of a separate
+    perturbed set cannot share the 2-item draw: it is its own group."""
+    from obliviate.eval.utility import item_groups, utility_metric
+
+    comps = {f"retain/{n}": {"value": 0.625, "per_item": [1.0, 0.25]} for n in ("prob", "rouge_l_recall",
+                                                                               "truth_ratio")}
+    m = utility_metric(comps, ("retain",))
+    close(m["value"], 0.625)
+    close(m["ci_low"], 0.25)
+    close(m["ci_high"], 1.0)
+    comps["retain/truth_ratio"] = {"value": 0.5, "per_item": [0.5, 0.5, 0.5]}
+    assert [g.shape for g in item_groups(comps)] == [(2, 2), (3, 1)]
+
+
+def test_forget_quality_has_a_p_range_not_a_ci():
+    """R_model [1, 2, 3] vs R_oracle [4, 5, 6]: KS p = 0.1 (test_ks_pvalue). A p-value has no confidence interval:
+    ci_low/ci_high are None and the spread of bootstrap p-values is stored as p_range, with its note."""
+    from obliviate.eval.utility import forget_quality
+
+    fq = forget_quality({"forget/truth_ratio": {"ratio": [1.0, 2.0, 3.0]}},
+                        {"forget/truth_ratio": {"ratio": [4.0, 5.0, 6.0]}})
+    close(fq["value"], 0.1, tol=1e-12)
+    assert fq["ci_low"] is None and fq["ci_high"] is None
+    lo, hi = fq["p_range"]
+    assert 0.0 <= lo <= hi <= 1.0 and "not a confidence interval" in fq["p_range_note"]
+
+
 def test_bootstrap_ci():
     """values [0, 1]: a resample's mean is 0, 0.5 or 1 with chances 1/4, 1/2, 1/4, so over 1,000 resamples the
     2.5% quantile is 0 and the 97.5% quantile is 1. Constant values give a zero-width interval."""

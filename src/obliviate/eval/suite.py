@@ -144,8 +144,10 @@ def conventions(plan: Plan) -> dict[str, str]:
                            "and prob_norm on its *_perturbed variant when the source has one",
         "model_utility": "harmonic mean of prob (prob_norm for real_authors, world_facts), rouge_l_recall and "
                          "truth_ratio over retain, real_authors, world_facts where present",
-        "bootstrap": "95% percentile bootstrap, 1000 resamples, seed 0; aggregates of several groups resample "
-                     "each group (split, forget/holdout) independently",
+        "bootstrap": "95% percentile bootstrap, 1000 resamples, seed 0; model_utility resamples each split's "
+                     "items jointly (one draw for an item's prob, rouge and truth ratio; a truth ratio on a "
+                     "*_perturbed set of another size is drawn on its own); AUC and privleak resample forget and "
+                     "holdout separately; forget_quality has no CI (p_range: the spread of bootstrap p-values)",
         "cost_ratio": "unlearning wall time / oracle training wall time",
     }
     if plan.mia is not None:
