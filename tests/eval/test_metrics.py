@@ -182,6 +182,21 @@ def test_model_utility_resamples_each_splits_items_jointly():
     assert [g.shape for g in item_groups(comps)] == [(2, 2), (3, 1)]
 
 
+def test_model_utility_names_missing_components():
+    """retain has prob 0.5 and truth ratio 0.8 but no ROUGE (nothing generated): the harmonic mean of the two is
+    2 / (1/0.5 + 1/0.8) = 2 / 3.25 = 8/13, and the missing retain/rouge_l_recall is named in `missing` and `note`.
+    real_authors is absent from the data altogether: not missing. All three present: no note."""
+    from obliviate.eval.utility import utility_metrics
+
+    metrics = {"retain/prob": {"value": 0.5, "per_item": [0.5]}, "retain/truth_ratio": {"value": 0.8,
+                                                                                      "per_item": [0.8]}}
+    mu = utility_metrics(metrics)["model_utility"]
+    close(mu["value"], 8 / 13)
+    assert mu["missing"] == ["retain/rouge_l_recall"] and "retain/rouge_l_recall" in mu["note"]
+    metrics["retain/rouge_l_recall"] = {"value": 1.0, "per_item": [1.0]}
+    assert "note" not in utility_metrics(metrics)["model_utility"]
+
+
 def test_forget_quality_has_a_p_range_not_a_ci():
     """R_model [1, 2, 3] vs R_oracle [4, 5, 6]: KS p = 0.1 (test_ks_pvalue). A p-value has no confidence interval:
     ci_low/ci_high are None and the spread of bootstrap p-values is stored as p_range, with its note."""

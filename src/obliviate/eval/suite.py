@@ -132,7 +132,9 @@ def conventions(plan: Plan) -> dict[str, str]:
         "prompt_format": "trained QA format: '[bos]Question: {q}\\nAnswer:' + ' {a}' + eos; answer tokens incl. "
                          "EOS are scored",
         "memorization": "exact_memorization and extraction_strength read the teacher-forced argmax on the answer "
-                        "tokens without the final EOS (every model predicts it, so it would floor ES at 1/|y|)",
+                        "tokens without the final EOS (every model predicts it, so it would floor ES at 1/|y|); "
+                        "ES = 1 - k/|y| for the smallest k with argmax[k:] == labels[k:], and 0 when no suffix "
+                        "matches (not even the last answer token: no 1/|y| floor)",
         "generation": "greedy, batched with left padding and KV cache, cut at EOS; TOFU answers get "
                       "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
         "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
@@ -143,7 +145,8 @@ def conventions(plan: Plan) -> dict[str, str]:
         "evaluation_sets": "every item of every split (no cap); prob and rouge on the split itself, truth ratio "
                            "and prob_norm on its *_perturbed variant when the source has one",
         "model_utility": "harmonic mean of prob (prob_norm for real_authors, world_facts), rouge_l_recall and "
-                         "truth_ratio over retain, real_authors, world_facts where present",
+                         "truth_ratio over retain, real_authors, world_facts where present; a component missing "
+                         "from a present split is named in model_utility.missing and .note",
         "bootstrap": "95% percentile bootstrap, 1000 resamples, seed 0; model_utility resamples each split's "
                      "items jointly (one draw for an item's prob, rouge and truth ratio; a truth ratio on a "
                      "*_perturbed set of another size is drawn on its own); AUC and privleak resample forget and "

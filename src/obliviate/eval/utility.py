@@ -17,14 +17,22 @@ UTILITY_SPLITS = ("retain", "real_authors", "world_facts")
 OPTION_SPLITS = ("real_authors", "world_facts")
 
 
+def component_names(split: str) -> tuple[str, str, str]:
+    """The three numbers a split contributes; the option-style splits' probability is prob_norm (TOFU)."""
+    prob_name = f"{split}/prob_norm" if split in OPTION_SPLITS else f"{split}/prob"
+    return prob_name, f"{split}/rouge_l_recall", f"{split}/truth_ratio"
+
+
 def components(metrics: dict, splits: tuple[str, ...]) -> dict[str, dict]:
-    out = {}
-    for split in splits:
-        prob_name = f"{split}/prob_norm" if split in OPTION_SPLITS else f"{split}/prob"
-        for name in (prob_name, f"{split}/rouge_l_recall", f"{split}/truth_ratio"):
-            if name in metrics:
-                out[name] = metrics[name]
-    return out
+    return {name: metrics[name] for split in splits for name in component_names(split) if name in metrics}
+
+
+def missing_components(metrics: dict, splits: tuple[str, ...]) -> list[str]:
+    """Components absent from a split that is present (it has SPLIT/prob): e.g. no ROUGE without generation, no
+    truth ratio without perturbed answers. Named in the metric so that a harmonic mean over fewer numbers is never
+    silent; a split the data does not have is not missing (metrics.md: every split that exists)."""
+    return [name for split in splits if f"{split}/prob" in metrics
+            for name in component_names(split) if name not in metrics]
 
 
 def item_groups(comps: dict[str, dict]) -> list[np.ndarray]:
@@ -47,8 +55,12 @@ def utility_metric(metrics: dict, splits: tuple[str, ...]) -> dict | None:
     value = harmonic_mean([c["value"] for c in comps.values()])
     lo, hi = bootstrap_groups(item_groups(comps),
                               lambda *gs: harmonic_mean(np.concatenate([g.mean(axis=0) for g in gs])))
-    return {"value": value, "ci_low": lo, "ci_high": hi, "n": len(comps), "per_item": [],
-            "components": {k: c["value"] for k, c in comps.items()}}
+    out = {"value": value, "ci_low": lo, "ci_high": hi, "n": len(comps), "per_item": [],
+           "components": {k: c["value"] for k, c in comps.items()}}
+    missing = missing_components(metrics, splits)
+    if missing:
+        out |= {"missing": missing, "note": f"harmonic mean without {', '.join(missing)} (not computed here)"}
+    return out
 
 
 def utility_metrics(metrics: dict) -> dict:
