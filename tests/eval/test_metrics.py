@@ -88,9 +88,12 @@ def test_min_k():
 def test_min_k_pp():
     """log p = [-1, -2, -3, -1, -2], μ = [-1.5, -1, -2, -1, -1], σ = [0.5, 1, 2, 1, 0.5]:
     z = [1, -1, -0.5, 0, -2]; ⌊0.4·5⌋ = 2 lowest = -2, -1 → -1.5.
-    σ = 0 is floored at 1e-6: log p -1, μ -0.5 → z = -0.5/1e-6 = -5e5."""
+    The floor is on the variance, σ² ≥ 1e-6, i.e. σ ≥ 1e-3: σ = 0 → z = (-1 − (-0.5))/1e-3 = -500 (not -5e5, a
+    floor of σ ≥ 1e-6); σ = 5e-4 (σ² = 2.5e-7 < 1e-6) → also -500; σ = 2e-3 is above the floor → -0.5/2e-3 = -250."""
     close(privacy.min_k_pp_score([-1, -2, -3, -1, -2], [-1.5, -1, -2, -1, -1], [0.5, 1, 2, 1, 0.5]), -1.5)
-    close(privacy.min_k_pp_score([-1.0], [-0.5], [0.0]), -5e5, tol=1e-3)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [0.0]), -500.0)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [5e-4]), -500.0)
+    close(privacy.min_k_pp_score([-1.0], [-0.5], [2e-3]), -250.0)
 
 
 def test_loss_zlib_reference_scores():
@@ -110,6 +113,27 @@ def test_extraction_strength():
     close(memorization.extraction_strength([T, T, T, T]), 1.0)
 
 
+def test_memorization_leaves_out_the_final_eos():
+    """A forget answer of 3 tokens + EOS, labels [-100, 5, 6, 7, EOS=2]; argmax matches [T, T, F] on the answer and
+    the EOS (as every model predicts it). Counting the EOS gives EM 3/4 and ES 1/4 (the 1/|y| floor); over the
+    answer alone EM = 2/3 and ES = 0 (the last answer token is wrong). A truncated answer (no final EOS) keeps all
+    its positions: [T, F, T] → EM 2/3, ES 1/3."""
+    from types import SimpleNamespace
+
+    from obliviate.models import IGNORE, Encoded
+
+    items = [Encoded([1, 5, 6, 7, 2], [IGNORE, 5, 6, 7, 2]), Encoded([1, 5, 6, 7], [IGNORE, 5, 6, 7])]
+    plan = SimpleNamespace(qa={"forget": SimpleNamespace(answer=[0, 1])}, book=SimpleNamespace(items=items),
+                           eos_id=2, muse=False, verb=None)
+    stats = [SimpleNamespace(correct=np.array([True, True, False, True])),
+             SimpleNamespace(correct=np.array([True, False, True]))]
+    out = memorization.memorization_metrics(plan, stats, {}, None)
+    close(out["exact_memorization"]["per_item"][0], 2 / 3)
+    close(out["extraction_strength"]["per_item"][0], 0.0)
+    close(out["exact_memorization"]["per_item"][1], 2 / 3)
+    close(out["extraction_strength"]["per_item"][1], 1 / 3)
+
+
 def test_exact_memorization():
     """[T, F, T, T]: 3 of 4 positions → 0.75."""
     close(memorization.exact_memorization([True, False, True, True]), 0.75)
@@ -121,6 +145,69 @@ def test_privleak():
     close(privacy.privleak(0.95, 0.5), -90.0)
     close(privacy.privleak(0.62, 0.62), 0.0)
     close(privacy.privleak(0.2, 0.5), 60.0)
+
+
+def test_muse_c4_needs_knowmem_r_and_model_utility():
+    """Target knowmem_r 40 and model_utility 0.6 → thresholds 0.95·40 = 38 and 0.95·0.6 = 0.57. knowmem_r 39 passes
+    but model_utility 0.5 fails → C4 fails (it passed on knowmem_r alone); with model_utility 0.58 both hold → pass.
+    Without model_utility on either side there is no C4 cell."""
+    from obliviate.eval.muse import muse_table
+
+    target = {"knowmem_r": {"value": 40.0}, "model_utility": {"value": 0.6}}
+    model = {"knowmem_r": {"value": 39.0}, "model_utility": {"value": 0.5}}
+    c4 = muse_table(model, None, target)["C4"]
+    assert c4["pass"] is False and c4["parts"]["knowmem_r"]["pass"] is True
+    close(c4["parts"]["model_utility"]["threshold"], 0.57)
+    close(c4["threshold"], 38.0)
+    assert muse_table({**model, "model_utility": {"value": 0.58}}, None, target)["C4"]["pass"] is True
+    assert "C4" not in muse_table({"knowmem_r": {"value": 39.0}}, None, target)
+    assert "C4" not in muse_table(model, None, {"knowmem_r": {"value": 40.0}})
+
+
+def test_model_utility_resamples_each_splits_items_jointly():
+    """retain: item 1 scores 1 on prob, rouge and truth ratio, item 2 scores 0.25 on all three. Drawn jointly, a
+    resample's three means are equal, m ∈ {1, 0.625, 0.25} with chances 1/4, 1/2, 1/4, and their harmonic mean is
+    m: over 1,000 resamples the 95% interval is exactly [0.25, 1]. Drawn independently, all three at 0.25 (or at 1)
+    has chance 1/64 < 2.5%, so the interval was strictly inside. A truth ratio on 3 items of a separate
+    perturbed set cannot share the 2-item draw: it is its own group."""
+    from obliviate.eval.utility import item_groups, utility_metric
+
+    comps = {f"retain/{n}": {"value": 0.625, "per_item": [1.0, 0.25]} for n in ("prob", "rouge_l_recall",
+                                                                               "truth_ratio")}
+    m = utility_metric(comps, ("retain",))
+    close(m["value"], 0.625)
+    close(m["ci_low"], 0.25)
+    close(m["ci_high"], 1.0)
+    comps["retain/truth_ratio"] = {"value": 0.5, "per_item": [0.5, 0.5, 0.5]}
+    assert [g.shape for g in item_groups(comps)] == [(2, 2), (3, 1)]
+
+
+def test_model_utility_names_missing_components():
+    """retain has prob 0.5 and truth ratio 0.8 but no ROUGE (nothing generated): the harmonic mean of the two is
+    2 / (1/0.5 + 1/0.8) = 2 / 3.25 = 8/13, and the missing retain/rouge_l_recall is named in `missing` and `note`.
+    real_authors is absent from the data altogether: not missing. All three present: no note."""
+    from obliviate.eval.utility import utility_metrics
+
+    metrics = {"retain/prob": {"value": 0.5, "per_item": [0.5]}, "retain/truth_ratio": {"value": 0.8,
+                                                                                      "per_item": [0.8]}}
+    mu = utility_metrics(metrics)["model_utility"]
+    close(mu["value"], 8 / 13)
+    assert mu["missing"] == ["retain/rouge_l_recall"] and "retain/rouge_l_recall" in mu["note"]
+    metrics["retain/rouge_l_recall"] = {"value": 1.0, "per_item": [1.0]}
+    assert "note" not in utility_metrics(metrics)["model_utility"]
+
+
+def test_forget_quality_has_a_p_range_not_a_ci():
+    """R_model [1, 2, 3] vs R_oracle [4, 5, 6]: KS p = 0.1 (test_ks_pvalue). A p-value has no confidence interval:
+    ci_low/ci_high are None and the spread of bootstrap p-values is stored as p_range, with its note."""
+    from obliviate.eval.utility import forget_quality
+
+    fq = forget_quality({"forget/truth_ratio": {"ratio": [1.0, 2.0, 3.0]}},
+                        {"forget/truth_ratio": {"ratio": [4.0, 5.0, 6.0]}})
+    close(fq["value"], 0.1, tol=1e-12)
+    assert fq["ci_low"] is None and fq["ci_high"] is None
+    lo, hi = fq["p_range"]
+    assert 0.0 <= lo <= hi <= 1.0 and "not a confidence interval" in fq["p_range_note"]
 
 
 def test_bootstrap_ci():
@@ -156,9 +243,13 @@ def test_auc_resamples():
 
 
 def test_knowmem_cut():
-    """A generation stops at the first blank line or "Question"."""
+    """A generation stops at the first blank line, "\\nQuestion" or "Question:"; the word "Question" inside an
+    answer (a title, "the Question of ...") is kept."""
     assert memorization.cut_knowmem(" Paris.\n\nQuestion: x") == "Paris."
     assert memorization.cut_knowmem(" Paris. Question: where") == "Paris."
+    assert memorization.cut_knowmem(" Paris.\nQuestion 2") == "Paris."
+    assert memorization.cut_knowmem(" She wrote The Question of Time.") == "She wrote The Question of Time."
+    assert memorization.cut_knowmem(" A Question Unasked\n\nmore") == "A Question Unasked"
 
 
 def test_verbmem_prompt_is_the_first_32_tokens():
@@ -181,3 +272,60 @@ def test_verbmem_prompt_is_the_first_32_tokens():
     plan = build_plan(tok, splits, "muse")
     assert plan.verb.prompts == [[tok.bos_token_id] + ids[:32], [tok.bos_token_id] + short[:5]]
     assert plan.verb.references == [tok.decode(ids[32:]), tok.decode(short[5:])]
+
+
+@pytest.fixture(scope="module")
+def word_tok():
+    """A byte-level BPE tokenizer on 40 letter-only words: bos 1, eos 2."""
+    from obliviate.models import train_tokenizer
+
+    words = [a + b for a in "pqrs" for b in "abcdefghij"]
+    return train_tokenizer([" ".join(words[i:] + words[:i]) for i in range(40)], vocab_size=600)
+
+
+def test_mia_raw_texts_are_scored_without_eos(word_tok):
+    """Raw texts (forget_texts vs holdout_texts) are external data: the scored labels are exactly the text's
+    tokens after BOS, with no EOS appended (MUSE appends none). "pa pb pc" → labels [-100] + ids, ids not ending
+    in EOS (2); the zlib text is the text itself."""
+    from types import SimpleNamespace
+
+    from obliviate.eval.sets import build_plan
+    from obliviate.models import IGNORE
+
+    tok = word_tok
+    splits = SimpleNamespace(forget_texts=[{"text": "pa pb pc"}], holdout_texts=[{"text": "qa qb"}])
+    plan = build_plan(tok, splits, "mia")
+    ids = tok("pa pb pc", add_special_tokens=False)["input_ids"]
+    member = plan.book.items[plan.mia.member[0]]
+    assert plan.mia.kind == "text" and tok.eos_token_id not in ids
+    assert member.input_ids == [tok.bos_token_id] + ids
+    assert member.labels == [IGNORE] + ids
+    assert plan.mia.member_text == ["pa pb pc"]
+
+
+def test_mia_raw_texts_are_cut_at_the_context_and_zlib_reads_the_part_scored(word_tok):
+    """A model of 6 positions scores BOS + the first 5 tokens of a longer text: labels [-100] + ids[:5], and the
+    zlib score reads decode(ids[:5]) (not the whole text, whose compressed length differs); a text that fits is
+    scored whole and zlib reads it as given. The cut is noted: 1 of 2 texts."""
+    import zlib
+    from types import SimpleNamespace
+
+    from obliviate.eval.sets import build_plan
+    from obliviate.eval.suite import context_length
+    from obliviate.models import IGNORE
+
+    tok = word_tok
+    long_text = "pa pb pc pd pe pf pg ph pi pj"
+    ids = tok(long_text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > 5
+    splits = SimpleNamespace(forget_texts=[{"text": long_text}], holdout_texts=[{"text": "qa qb"}])
+    plan = build_plan(tok, splits, "mia", max_positions=6)
+    assert plan.book.items[plan.mia.member[0]].labels == [IGNORE] + ids[:5]
+    kept = tok.decode(ids[:5])
+    assert plan.mia.member_text == [kept] and plan.mia.nonmember_text == ["qa qb"]
+    assert len(zlib.compress(kept.encode())) != len(zlib.compress(long_text.encode()))
+    close(privacy.zlib_score([-1, -3], plan.mia.member_text[0]), -2 / len(zlib.compress(kept.encode())))
+    assert plan.notes["mia_texts_cut"].startswith("1 of 2 MIA texts")
+    whole = build_plan(tok, splits, "mia")  # default: the presets' 512 positions, the text fits
+    assert whole.mia.member_text == [long_text] and "mia_texts_cut" not in whole.notes
+    assert context_length(SimpleNamespace(config=SimpleNamespace(max_position_embeddings=64))) == 64

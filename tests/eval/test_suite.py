@@ -54,6 +54,24 @@ def test_results_layout(target_results, persons_splits):
     json.dumps(target_results, allow_nan=False)  # NaN/inf written as null
 
 
+def test_conventions_state_the_memorization_rules_and_docs_list_computed_attacks():
+    """conventions.memorization states the EOS rule and ES's zero-match rule (0, no 1/|y| floor); docs/results.md
+    lists as mia/ATTACK only the attacks computed (gradnorm is not)."""
+    import re
+    from pathlib import Path
+
+    from obliviate.eval.privacy import ATTACKS
+    from obliviate.eval.scoring import ScoreBook
+    from obliviate.eval.sets import Plan
+    from obliviate.eval.suite import conventions
+
+    rule = conventions(Plan(suite="all", book=ScoreBook()))["memorization"]
+    assert "without the final EOS" in rule and "0 when no suffix matches" in rule
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text(encoding="utf-8")
+    row = next(line for line in docs.splitlines() if line.startswith("| `mia/ATTACK`"))
+    assert set(re.search(r"\(([^)]*)\)", row).group(1).split(", ")) == set(ATTACKS)
+
+
 def test_oracle_against_itself(trained, persons_splits):
     """Identical per-item values on both sides: KS statistic 0 → p = 1; equal AUCs → privleak = 0."""
     tok, _, oracle, _ = trained

@@ -12,7 +12,9 @@ import numpy as np
 
 from .rouge import rouge_l_f1
 
-KNOWMEM_STOP = re.compile(r"\n\s*\n|Question")
+# The model starts a new item at a blank line, at a line opening with "Question", or at "Question:"; the word inside
+# an answer ("The Question of Time") is part of the answer.
+KNOWMEM_STOP = re.compile(r"\n\s*\n|\nQuestion|Question:")
 
 
 def exact_memorization(correct: Sequence[bool]) -> float:
@@ -35,8 +37,20 @@ def extraction_strength(correct: Sequence[bool]) -> float:
     return run / c.size
 
 
+def answer_positions(correct: Sequence[bool], labels: Sequence[int], eos_id: int | None) -> np.ndarray:
+    """The answer's positions without a final EOS label: `correct` has one entry per scored label, in order.
+
+    Every model, the oracle included, predicts the EOS after a trained answer; counting it would give every item
+    a matching last position, i.e. bring back the 1/|y| floor of extraction strength (metrics.md §1).
+    """
+    c = np.asarray(correct, dtype=bool)
+    if c.size and eos_id is not None and labels[-1] == eos_id:
+        return c[:-1]
+    return c
+
+
 def cut_knowmem(text: str) -> str:
-    """A knowmem answer ends at the first blank line or the word "Question" (the model starting a new item)."""
+    """A knowmem answer ends where the model starts a new item: a blank line, "\\nQuestion" or "Question:"."""
     return KNOWMEM_STOP.split(text, maxsplit=1)[0].strip()
 
 
@@ -52,8 +66,9 @@ def memorization_metrics(plan, stats, knowmem_answers: dict[str, list[str]], ver
     out: dict = {}
     forget = plan.qa.get("forget")
     if forget is not None:
-        out["exact_memorization"] = metric([exact_memorization(stats[h].correct) for h in forget.answer])
-        out["extraction_strength"] = metric([extraction_strength(stats[h].correct) for h in forget.answer])
+        answers = [answer_positions(stats[h].correct, plan.book.items[h].labels, plan.eos_id) for h in forget.answer]
+        out["exact_memorization"] = metric([exact_memorization(c) for c in answers])
+        out["extraction_strength"] = metric([extraction_strength(c) for c in answers])
     for split, name in (("forget", "knowmem_f"), ("retain", "knowmem_r")):
         if plan.muse and split in knowmem_answers:
             gens = knowmem_answers[split]

@@ -1,7 +1,8 @@
 """MUSE's criteria C1–C4 as pass/fail cells with the numbers behind them (C5/C6 are the protocols' tables).
 
 C1 verbmem and C2 knowmem_f pass at or below the oracle's value plus its CI (its upper bound); C3 privleak passes
-within [−5, 5] and says which way it fails; C4 knowmem_r passes at ≥ 95% of the target's (pre-unlearning) value.
+within [−5, 5] and says which way it fails; C4 passes when knowmem_r and model_utility are each ≥ 95% of the
+target's (pre-unlearning) value.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 
 PRIVLEAK_BAND = 5.0
 UTILITY_KEEP = 0.95
+UTILITY_METRICS = ("knowmem_r", "model_utility")  # C4: each must keep 95% of the target's
 
 
 def _upper(entry: dict) -> float:
@@ -36,13 +38,30 @@ def privleak_cell(metrics: dict) -> dict | None:
             "rule": "-5 <= privleak <= 5", "direction": direction}
 
 
-def utility_cell(metrics: dict, target: dict | None) -> dict | None:
-    name = "knowmem_r"
-    if target is None or name not in metrics or name not in target:
+def _kept(metrics: dict, target: dict, name: str) -> dict | None:
+    """One C4 part: the value against 95% of the target's; None when either number is missing."""
+    v, ref = ((metrics.get(name) or {}).get("value"), (target.get(name) or {}).get("value"))
+    if v is None or ref is None:
         return None
-    v, t = float(metrics[name]["value"]), UTILITY_KEEP * float(target[name]["value"])
-    return {"pass": v >= t, "metric": name, "value": v, "threshold": t, "rule": "value >= 0.95 * target value",
-            "direction": "higher is better"}
+    v, t = float(v), UTILITY_KEEP * float(ref)
+    return {"value": v, "threshold": t, "pass": v >= t}
+
+
+def utility_cell(metrics: dict, target: dict | None) -> dict | None:
+    """C4: knowmem_r and model_utility each at least 95% of the target's (metrics.md §3: both must hold).
+
+    The cell's value and threshold are knowmem_r's (MUSE's utility number, so C5/C6 tables follow one metric);
+    `parts` holds both. Without both numbers on both sides there is no C4 cell.
+    """
+    if target is None:
+        return None
+    parts = {name: _kept(metrics, target, name) for name in UTILITY_METRICS}
+    if any(p is None for p in parts.values()):
+        return None
+    head = parts[UTILITY_METRICS[0]]
+    return {"pass": all(p["pass"] for p in parts.values()), "metric": UTILITY_METRICS[0], "value": head["value"],
+            "threshold": head["threshold"], "rule": "knowmem_r >= 0.95 * target's and model_utility >= 0.95 * "
+            "target's", "direction": "higher is better", "parts": parts}
 
 
 def muse_table(metrics: dict, oracle: dict | None, target: dict | None = None) -> dict:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 MIN_K = 0.4
-SIGMA_FLOOR = 1e-6
+VAR_FLOOR = 1e-6  # Min-K%++: floor on the variance σ² (the reference implementations'), so σ ≥ 1e-3
+SIGMA_FLOOR = math.sqrt(VAR_FLOOR)
 ATTACKS = ("loss", "zlib", "min_k", "min_k_pp", "reference")
 PRIVLEAK_ATTACK = "min_k"
 
@@ -39,7 +40,10 @@ def min_k_score(logp: Sequence[float], k: float = MIN_K) -> float:
 
 
 def min_k_pp_score(logp: Sequence[float], mu: Sequence[float], sigma: Sequence[float], k: float = MIN_K) -> float:
-    """Min-K%++: the same over z_t = (log p(x_t) − μ_t)/σ_t, μ_t and σ_t the mean and std of log p under p_t."""
+    """Min-K%++: the same over z_t = (log p(x_t) − μ_t)/σ_t, μ_t and σ_t the mean and std of log p under p_t.
+
+    σ_t² is floored at 1e-6 (σ_t ≥ 1e-3, metrics.md §2): a near-certain prediction must not blow z up to ±1e6.
+    """
     s = np.maximum(np.asarray(sigma, dtype=float), SIGMA_FLOOR)
     z = (np.asarray(logp, dtype=float) - np.asarray(mu, dtype=float)) / s
     return _lowest_mean(z, k)
@@ -63,7 +67,7 @@ def privleak(auc_model: float, auc_oracle: float) -> float:
 
 MIA_CONVENTION = (
     "MIA scores are higher = member (loss = -avg_nll, zlib = -avg_nll/zlib bytes, min_k and min_k_pp with k=0.4 "
-    "over the lowest max(1, floor(k*n)) tokens, sigma floor 1e-6, reference = avg_nll_oracle - avg_nll_model); "
+    "over the lowest max(1, floor(k*n)) tokens, min_k_pp variance floor 1e-6 (sigma >= 1e-3), reference = avg_nll_oracle - avg_nll_model); "
     "AUC = roc_auc_score with forget = 1, holdout = 0; privleak = (A_model - A_oracle)/A_oracle*100 with "
     "A = 1 - AUC, attack min_k; AUC and privleak CIs: stratified bootstrap over forget and holdout items, "
     "model and oracle scores of the same item resampled together")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from obliviate.errors import ConfigError, DataError
-from obliviate.models import encode_qa, encode_text, prompt_ids
+from obliviate.models import IGNORE, Encoded, encode_qa, encode_text, prompt_ids
 
 from .scoring import ScoreBook
 
@@ -19,6 +19,7 @@ OPTION_SPLITS = ("real_authors", "world_facts")  # wrong options only: prob_norm
 ROUGE_MAX_TOTAL = 200  # TOFU: prompt + generation ≤ 200 tokens
 KNOWMEM_NEW = 32
 VERBMEM_PROMPT, VERBMEM_NEW = 32, 128
+MAX_POSITIONS = 512  # cap on a raw MIA text, BOS included: the presets' context; evaluate() passes the model's
 
 
 @dataclass
@@ -64,15 +65,21 @@ class Plan:
     verb: VerbEval | None = None
     tofu: bool = False  # prob / rouge / truth ratio / forget_quality / model_utility
     muse: bool = False  # verbmem / knowmem / privleak
+    eos_id: int | None = None  # the tokenizer's EOS: exact memorization and extraction strength leave it out
+    max_positions: int = MAX_POSITIONS  # a raw MIA text is scored whole up to this many positions (BOS included)
     notes: dict[str, str] = field(default_factory=dict)  # skipped parts and why
 
 
-def build_plan(tokenizer, splits, suite: str = "all", generate: bool = True) -> Plan:
-    """What to score and generate for `suite` on `splits`. generate=False: log-prob metrics only (eval hooks)."""
+def build_plan(tokenizer, splits, suite: str = "all", generate: bool = True,
+               max_positions: int = MAX_POSITIONS) -> Plan:
+    """What to score and generate for `suite` on `splits`. generate=False: log-prob metrics only (eval hooks).
+
+    max_positions: the model's context; raw MIA texts are scored whole up to it (BOS included).
+    """
     if suite not in SUITES:
         raise ConfigError(f"suite {suite!r}: unknown; choose one of {', '.join(SUITES)}")
     forget = getattr(splits, "forget", None)
-    plan = Plan(suite=suite, book=ScoreBook())
+    plan = Plan(suite=suite, book=ScoreBook(), eos_id=tokenizer.eos_token_id, max_positions=max_positions)
     plan.tofu = suite in ("all", "tofu") and _want(plan, "tofu", bool(forget), "no forget QA items")
     plan.muse = suite in ("all", "muse")
     want_gen = generate and (plan.tofu or plan.muse)
@@ -150,8 +157,9 @@ def _add_truth_sets(plan: Plan, tok, splits) -> None:
         )
 
 
-def _add_mia(plan: Plan, tok, splits) -> None:
-    """Forget (members) against holdout (non-members): QA answers when both exist as QA, else raw texts."""
+def _mia_sources(plan: Plan, splits) -> tuple[list[dict], list[dict], str] | None:
+    """(members, non-members, kind): forget against holdout as QA answers when both exist as QA, else raw texts;
+    None (with a note) when the data has no holdout."""
     f_qa, h_qa = getattr(splits, "forget", None), getattr(splits, "holdout", None)
     f_tx, h_tx = getattr(splits, "forget_texts", None), getattr(splits, "holdout_texts", None)
     if (f_qa and h_qa is not None) or (not f_tx and h_qa is not None):
@@ -163,21 +171,45 @@ def _add_mia(plan: Plan, tok, splits) -> None:
             raise DataError("membership inference needs a holdout split (same distribution, never trained on); "
                             "this data has none", field="holdout", rule="present", value=None)
         plan.notes["skipped_mia"] = "no holdout split: membership inference and privleak not computed"
-        return
+        return None
     if not nonmembers:
         raise DataError("the holdout split is empty; membership inference needs holdout items never trained on",
                         field="holdout", rule="non-empty split", value=[])
     if not members:
         raise DataError("membership inference needs forget items", field="forget", rule="non-empty", value=[])
+    return members, nonmembers, kind
 
-    def enc(r):
-        return encode_qa(tok, r["question"], r["answer"]) if kind == "qa" else encode_text(tok, r["text"])
 
-    def text(r):
-        return r["answer"] if kind == "qa" else r["text"]
+def _add_mia(plan: Plan, tok, splits) -> None:
+    """Register the MIA items: QA answers given their question, or raw texts (no EOS, cut at the context)."""
+    sources = _mia_sources(plan, splits)
+    if sources is None:
+        return
+    members, nonmembers, kind = sources
 
-    plan.mia = MIAEval(kind, [plan.book.add(enc(r)) for r in members], [plan.book.add(enc(r)) for r in nonmembers],
-                       [text(r) for r in members], [text(r) for r in nonmembers])
+    def item(r) -> tuple[Encoded, str]:  # (what is scored, the text zlib reads)
+        if kind == "qa":
+            return encode_qa(tok, r["question"], r["answer"]), r["answer"]
+        return mia_text(tok, r["text"], plan.max_positions)
+
+    m, h = [item(r) for r in members], [item(r) for r in nonmembers]
+    plan.mia = MIAEval(kind, [plan.book.add(e) for e, _ in m], [plan.book.add(e) for e, _ in h],
+                       [t for _, t in m], [t for _, t in h])
+    cut = sum(t != r["text"] for (_, t), r in zip(m + h, members + nonmembers, strict=True)) if kind == "text" else 0
+    if cut:
+        plan.notes["mia_texts_cut"] = (f"{cut} of {len(m) + len(h)} MIA texts are longer than the model's "
+                                       f"{plan.max_positions} positions: each is scored on its tokens up to "
+                                       "them, zlib on the part scored")
+
+
+def mia_text(tok, text: str, max_positions: int) -> tuple[Encoded, str]:
+    """A raw MIA text as scored (BOS + its tokens up to `max_positions`, no EOS: external text data is scored as it
+    is) and the text zlib reads: the text itself, or the decoded kept part when it was cut, so that both parts of
+    the zlib score see the same text."""
+    enc = encode_text(tok, text, max_length=max_positions, eos=False)
+    kept = [t for t in enc.labels if t != IGNORE]
+    whole = len(kept) == len(tok(text, add_special_tokens=False)["input_ids"])
+    return enc, text if whole else tok.decode(kept)
 
 
 def _add_verbmem(plan: Plan, tok, texts: list[dict] | None) -> None:

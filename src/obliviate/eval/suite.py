@@ -23,7 +23,7 @@ from .memorization import cut_knowmem, memorization_metrics
 from .muse import muse_table
 from .privacy import MIA_CONVENTION, mia_metrics, oracle_privacy
 from .rouge import ROUGE_CONVENTION
-from .sets import KNOWMEM_NEW, VERBMEM_NEW, Plan, build_plan
+from .sets import KNOWMEM_NEW, MAX_POSITIONS, VERBMEM_NEW, Plan, build_plan
 from .utility import forget_quality, utility_metrics
 
 NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a model trained without the forget "
@@ -33,6 +33,13 @@ NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a mod
 
 def pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def context_length(model) -> int:
+    """The model's positions (config.max_position_embeddings; the presets' 512 when it has none): a raw MIA text
+    is scored whole up to it, never past what the model can place."""
+    n = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    return int(n) if n else MAX_POSITIONS
 
 
 def _decode(tokenizer, ids: list[int]) -> str:
@@ -130,24 +137,35 @@ def conventions(plan: Plan) -> dict[str, str]:
         "mia": MIA_CONVENTION,
         "prompt_format": "trained QA format: '[bos]Question: {q}\\nAnswer:' + ' {a}' + eos; answer tokens incl. "
                          "EOS are scored",
+        "memorization": "exact_memorization and extraction_strength read the teacher-forced argmax on the answer "
+                        "tokens without the final EOS (every model predicts it, so it would floor ES at 1/|y|); "
+                        "ES = 1 - k/|y| for the smallest k with argmax[k:] == labels[k:], and 0 when no suffix "
+                        "matches (not even the last answer token: no 1/|y| floor)",
         "generation": "greedy, batched with left padding and KV cache, cut at EOS; TOFU answers get "
                       "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
         "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
-                   "MUSE's 10-shot prompt), cut at a blank line or 'Question'",
+                   "MUSE's 10-shot prompt), cut at a blank line, '\\nQuestion' or 'Question:' (not at the "
+                   "word 'Question' inside an answer)",
         "verbmem": "prompt = bos + first 32 tokens of each forget text (a text of n <= 32 tokens: its first n/2), "
                    "128 greedy new tokens, ROUGE-L F1 x100 against the next 128 tokens",
         "evaluation_sets": "every item of every split (no cap); prob and rouge on the split itself, truth ratio "
                            "and prob_norm on its *_perturbed variant when the source has one",
         "model_utility": "harmonic mean of prob (prob_norm for real_authors, world_facts), rouge_l_recall and "
-                         "truth_ratio over retain, real_authors, world_facts where present",
-        "bootstrap": "95% percentile bootstrap, 1000 resamples, seed 0; aggregates of several groups resample "
-                     "each group (split, forget/holdout) independently",
+                         "truth_ratio over retain, real_authors, world_facts where present; a component missing "
+                         "from a present split is named in model_utility.missing and .note",
+        "bootstrap": "95% percentile bootstrap, 1000 resamples, seed 0; model_utility resamples each split's "
+                     "items jointly (one draw for an item's prob, rouge and truth ratio; a truth ratio on a "
+                     "*_perturbed set of another size is drawn on its own); AUC and privleak resample forget and "
+                     "holdout separately; forget_quality has no CI (p_range: the spread of bootstrap p-values)",
         "cost_ratio": "unlearning wall time / oracle training wall time",
     }
     if plan.mia is not None:
         out["mia_gradnorm"] = "gradnorm attack not computed (optional in metrics.md; one backward pass per text)"
         out["mia_items"] = ("forget vs holdout QA answers (answer tokens given the question; zlib of the answer)"
-                            if plan.mia.kind == "qa" else "forget vs holdout raw texts")
+                            if plan.mia.kind == "qa" else
+                            f"forget vs holdout raw texts, no EOS appended, each scored whole up to "
+                            f"{plan.max_positions} positions incl. bos (the model's context); zlib on the text "
+                            "scored (the decoded kept part when cut)")
     return out | plan.notes
 
 
@@ -161,7 +179,7 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
     a model that did not memorise its training data is flagged in `warnings` (comparisons are not meaningful).
     """
     t0 = time.perf_counter()
-    plan = build_plan(tokenizer, splits, suite)
+    plan = build_plan(tokenizer, splits, suite, max_positions=context_length(model))
     if oracle is None and oracle_results is None and ("forget" in plan.truth or plan.mia is not None):
         raise ObliviateError(NO_ORACLE)  # before any scoring: fail fast
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None

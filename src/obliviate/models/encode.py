@@ -47,7 +47,8 @@ def encode_qa(tokenizer: PreTrainedTokenizerBase, question: str, answer: str, ma
 
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int = 512, eos: bool = True) -> Encoded:
-    """Plain text: every token after BOS is a label."""
+    """Plain text: every token after BOS is a label. eos: append an EOS label (training on biographies does, so a
+    trained model learns where a text ends; the evaluation scores external raw texts without it)."""
     bos = _bos(tokenizer)
     body = _ids(tokenizer, text) + ([tokenizer.eos_token_id] if eos else [])
     ids = (bos + body)[:max_length]
