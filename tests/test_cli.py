@@ -122,3 +122,20 @@ def test_a_submodule_import_does_not_hide_the_export_of_its_name(tmp_path):
             "from obliviate.models import train; import obliviate.models as m; "
             "print(train is fn and m.train is fn, 'load' in dir(m), hasattr(m, 'nope'))")
     assert python(tmp_path, code).split() == ["True", "True", "False"]
+
+
+@pytest.mark.parametrize("flag", ["--oracle-results", "--target-results"])
+@pytest.mark.parametrize("text, expected", [
+    ('{"metrics": 5}', "field 'metrics': must be an object of metric entries (got 5)"),
+    ("[]", "a results file must hold a JSON object (got [])"),
+    ("{oops", "not valid JSON"),
+])
+def test_eval_rejects_broken_saved_results_in_one_line(tmp_path, capsys, flag, text, expected):
+    from obliviate.cli import main
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    argv = ["eval", "--model", str(tmp_path / "model"), "--data", str(tmp_path), "--out", str(tmp_path / "r.json")]
+    assert main([*argv, flag, str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"obliviate eval: error: {bad}") and expected in err and "\n" not in err
