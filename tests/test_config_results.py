@@ -10,7 +10,8 @@ import pytest
 
 from obliviate._io import atomic_dir, atomic_write_json
 from obliviate.config import ConfigError, parse_sets, replace_checked
-from obliviate.results import bootstrap_ci, build_results, metric, write_results
+from obliviate.errors import DataError
+from obliviate.results import bootstrap_ci, build_results, metric, read_results, write_results
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,31 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"metrics": 5}', ": field 'metrics': must be an object of metric entries (got 5)"),
+    ('{"metrics": {"forget/prob": 3}}', ": field 'metrics.forget/prob': a metric entry must be an object"),
+    ('{"metrics": {"forget/prob": {"value": "high"}}}', ": field 'metrics.forget/prob.value': 'value' must be a "
+                                                        "number or null (got 'high')"),
+    ('{"metrics": {}, "oracle": {"metrics": [1]}}', ": field 'oracle.metrics': must be an object of metric entries"),
+    ('{"metrics": {}, "oracle": 7}', ": field 'oracle': must be an object (got 7)"),
+    ('{"config": {}}', ": field 'metrics': missing required key"),
+    ("[1, 2]", ": a results file must hold a JSON object (got [1, 2])"),
+    ('{"metrics": {', ":1: not valid JSON"),
+])
+def test_read_results_names_file_field_rule_and_value(tmp_path, text, expected):
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as err:
+        read_results(path)
+    assert str(err.value).startswith(f"{path}{expected}") and "\n" not in str(err.value)
+
+
+def test_saved_oracle_results_are_checked_from_python_too(tmp_path):
+    from obliviate.eval.suite import load_oracle_results
+
+    with pytest.raises(DataError, match=r"oracle_results: field 'metrics': must be an object .*\(got 5\)"):
+        load_oracle_results({"metrics": 5})
+    (tmp_path / "r.json").write_text('{"metrics": {"forget/prob": {"value": 0.5}}, "oracle": {}}')
+    assert load_oracle_results(tmp_path / "r.json") == ({"forget/prob": {"value": 0.5}}, str(tmp_path / "r.json"))

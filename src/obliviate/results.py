@@ -1,20 +1,24 @@
 """The `results.json` schema shared by the LLM and classifier tracks, and the statistics every metric carries.
 
 results.json = {schema_version, config, env, conventions, cost, metrics, oracle}; each metric is
-{value, ci_low, ci_high, n, per_item}. The report module reads only these files.
+{value, ci_low, ci_high, n, per_item}. The report module reads only these files; `read_results` checks one (for
+`obliviate eval --oracle-results/--target-results` and the report) and names the file, field and rule it breaks.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._io import atomic_write_json
+from .errors import DataError
 
 SCHEMA_VERSION = 1
 BOOTSTRAP_RESAMPLES = 1000
@@ -145,3 +149,61 @@ def write_results(path, results: dict[str, Any]) -> None:
     if missing:
         raise ValueError(f"{path}: results lack required keys {sorted(missing)}")
     atomic_write_json(path, _clean(results))
+
+
+# --------------------------------------------------------------------------- reading results files back
+
+def num(x: Any) -> float | None:
+    """A finite float, or None for anything else (null, NaN, a string, a bool)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def read_json(path: str | Path) -> Any:
+    """The parsed JSON of a results file; DataError naming the file (and line) when absent or not JSON."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError("results file not found", file=path, rule="must exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read results file: {e}", file=path) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"not valid JSON: {e.msg}", file=path, line=e.lineno) from None
+
+
+def check_metrics(block: Any, source: str, where: str) -> dict[str, Mapping[str, Any]]:
+    """`block` (field `where` of file `source`) must map metric names to entries whose value is a number or null."""
+    if not isinstance(block, Mapping):
+        raise DataError("must be an object of metric entries", file=source, field=where, value=block)
+    for name, entry in block.items():
+        if not isinstance(entry, Mapping):
+            raise DataError("a metric entry must be an object with a 'value'", file=source,
+                            field=f"{where}.{name}", value=entry)
+        v = entry.get("value")
+        if v is not None and num(v) is None and not (isinstance(v, float) and math.isnan(v)):
+            raise DataError("'value' must be a number or null", file=source, field=f"{where}.{name}.value", value=v)
+    return dict(block)
+
+
+def check_results(obj: Any, source: str) -> dict[str, Any]:
+    """A parsed results object: a JSON object with `metrics`, and `oracle.metrics` (when present), of metric entries."""
+    if not isinstance(obj, Mapping):
+        raise DataError("a results file must hold a JSON object", file=source, value=obj)
+    if "metrics" not in obj:
+        raise DataError("missing required key", file=source, field="metrics")
+    check_metrics(obj["metrics"], source, "metrics")
+    oracle = obj.get("oracle")
+    if oracle is not None and not isinstance(oracle, Mapping):
+        raise DataError("must be an object", file=source, field="oracle", value=oracle)
+    check_metrics((oracle or {}).get("metrics") or {}, source, "oracle.metrics")
+    return dict(obj)
+
+
+def read_results(path: str | Path) -> dict[str, Any]:
+    """Read and check a results.json (`check_results`); every error names the file."""
+    return check_results(read_json(path), str(path))

@@ -94,3 +94,39 @@ def test_persons_real_generator_then_check(tmp_path, capsys):
     assert run("data", "check", tmp_path / "c") == 0
     out = capsys.readouterr().out
     assert "forget10.json / retain90.json: 0 shared items" in out
+
+
+def test_check_warns_about_a_field_longer_than_the_context(tmp_path, capsys):
+    write_jsonl(tmp_path / "f.jsonl", [{"question": "q", "answer": "a"}, {"question": "x" * 2_000_000, "answer": "a"}])
+    assert run("data", "check", tmp_path / "f.jsonl") == 0  # a warning, not a failure
+    captured = capsys.readouterr()
+    assert "ok: 1 file(s) valid" in captured.out
+    # 2,000,000 bytes / 4 bytes a token, against the presets' 512 positions
+    assert captured.err.strip() == (f"warning: {tmp_path / 'f.jsonl'}:2: field 'question': about 500000 tokens, "
+                                    "longer than the model's context of 512 (training and evaluation truncate it)")
+
+
+def test_check_max_tokens_names_each_field_and_caps_the_warnings(tmp_path, capsys):
+    # 4 items x (question 40 bytes = 10 tokens, perturbed answer 41 bytes = 11 tokens); answer 'a' = 1 token
+    write_records(tmp_path / "f.csv", [{"question": "q" * 40, "answer": "a", "perturbed_answer": ["b" * 41]}] * 4)
+    assert run("data", "check", tmp_path / "f.csv", "--max-tokens", 10) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith(f"warning: {tmp_path / 'f.csv'}:row 1: field 'perturbed_answer[0]': about 11 tokens")
+    assert len(lines) == 4 and all("'perturbed_answer[0]'" in line for line in lines)  # 10 tokens fit
+    assert run("data", "check", tmp_path / "f.csv", "--max-tokens", 9) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 6 and lines[-1] == f"warning: {tmp_path / 'f.csv'}: 3 more fields longer than 9 tokens"
+    assert run("data", "check", tmp_path / "f.csv", "--max-tokens", 0) == 2
+    assert "--max-tokens: must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_check_counts_exactly_with_a_tokenizer(tmp_path, capsys, tokenizer):
+    tokenizer.save_pretrained(tmp_path / "tok")
+    text = "Ada Vale1 was born in Oslo. " * 10
+    n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    write_jsonl(tmp_path / "t.jsonl", [{"text": text}])
+    assert run("data", "check", tmp_path / "t.jsonl", "--tokenizer", tmp_path / "tok", "--max-tokens", n) == 0
+    assert capsys.readouterr().err == ""
+    assert run("data", "check", tmp_path / "t.jsonl", "--model", tmp_path / "tok", "--max-tokens", n - 1) == 0
+    assert f"t.jsonl:1: field 'text': {n} tokens, longer than the model's context of {n - 1}" in \
+        capsys.readouterr().err

@@ -96,6 +96,35 @@ def test_load_rejects_folder_without_config_and_mismatched_tokenizer(tmp_path, t
         load(tmp_path)
 
 
+@pytest.mark.parametrize("name, hub_too", [
+    ("{tmp}/absent", True),  # absolute: never a hub name
+    ("./absent", True),
+    ("~/obliviate-no-such-model", True),
+    ("not a name", True),
+    ("runs/absent", False),  # a valid hub name, but runs/ is here: a path with a typo
+])
+def test_a_missing_model_folder_says_so(tmp_path, monkeypatch, name, hub_too):
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    name = name.format(tmp=tmp_path)
+    with pytest.raises(ModelError) as err:
+        load(name)
+    message = str(err.value)
+    assert message.startswith(f"model {name}: no such folder (") and "Repo id" not in message
+    assert message.endswith("and not a hub name (a hub name is NAME or OWNER/NAME of letters, digits, '-', '_' "
+                            "and '.')") == hub_too
+
+
+def test_hub_names_and_files_are_told_apart(tmp_path, monkeypatch):
+    from obliviate.models.io import resolve_source
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_source("owner/model-1.5") == "owner/model-1.5"  # no folder owner/ here: left to the hub
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    with pytest.raises(ModelError, match="model weights.safetensors: not a folder"):
+        load("weights.safetensors")
+
+
 def test_forward_logprobs_match_manual(tokenizer, tiny_model):
     """logp[b, t] is log softmax(logits[b, t])[labels[b, t+1]] and zero off the answer."""
     batch = collate([encode_qa(tokenizer, "What does Ada Vale1 do?", "Ada Vale1 works as a judge."),

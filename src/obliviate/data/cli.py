@@ -3,12 +3,14 @@
     obliviate data persons --out data/persons --persons 200 --facts 10 --holdout 20 --seed 0
     obliviate data check data/persons/forget10.json data/persons/retain90.json [--allow-overlap]
     obliviate data check mine.csv --map prompt=question --map response=answer
+    obliviate data check data/mine --tokenizer models/target     # exact token counts against its context
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from obliviate.catalog import CONTEXT_TOKENS
 from obliviate.errors import ConfigError
 
 # Counts shown first in the one-line summary of `data persons`, when the manifest has them.
@@ -33,6 +35,12 @@ def register(subparsers) -> None:
     c.add_argument("--kind", choices=("qa", "text", "auto"), default="auto")
     c.add_argument("--map", action="append", default=[], metavar="YOURS=OURS",
                    help="read your column YOURS as our field OURS, e.g. --map prompt=question (repeatable)")
+    c.add_argument("--max-tokens", type=int, metavar="N",
+                   help="warn about fields longer than N tokens (default: the tokenizer's context when it states "
+                        f"one, else the presets' {CONTEXT_TOKENS})")
+    c.add_argument("--tokenizer", "--model", dest="tokenizer", metavar="NAME_OR_PATH",
+                   help="count tokens with this tokenizer (a model folder or hub name; default: estimate as "
+                        "UTF-8 bytes / 4, without loading one)")
     c.set_defaults(func=_check)
 
 
@@ -61,7 +69,23 @@ def _persons(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from obliviate.data.validate import check_files
+    from obliviate.data.validate import check_files, estimate_tokens
 
-    check_files(args.paths, kind=args.kind, columns=parse_map(args.map), allow_overlap=args.allow_overlap)
+    if args.max_tokens is not None and args.max_tokens < 1:
+        raise ConfigError(f"--max-tokens: must be >= 1, got {args.max_tokens}")
+    count, context = _token_counter(args.tokenizer) if args.tokenizer else (estimate_tokens, None)
+    check_files(args.paths, kind=args.kind, columns=parse_map(args.map), allow_overlap=args.allow_overlap,
+                max_tokens=args.max_tokens or context or CONTEXT_TOKENS, count_tokens=count)
     return 0
+
+
+def _token_counter(name: str):
+    """(text -> exact token count, the tokenizer's stated context or None); loads transformers."""
+    from transformers import AutoTokenizer
+
+    from obliviate.models.io import resolve_source
+
+    path = Path(name).expanduser()
+    tokenizer = AutoTokenizer.from_pretrained(str(path) if path.is_dir() else resolve_source(name))
+    context = tokenizer.model_max_length if tokenizer.model_max_length < 10**7 else None  # unset: 1e30
+    return (lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])), context

@@ -33,6 +33,11 @@ def read_records(path: str | os.PathLike, kind: str = "auto", columns: dict[str,
     kind: "qa" (question/answer), "text" (text) or "auto" (whichever the first record has).
     columns: {our field: your column}, e.g. {"question": "prompt", "answer": "response"}.
     """
+    return [rec for _, rec in read_located(path, kind, columns)]
+
+
+def read_located(path: str | os.PathLike, kind: str = "auto", columns: dict[str, str] | None = None) -> Located:
+    """As `read_records`, each record with where it is: its line (JSON Lines) or "row N" / "item N"."""
     path = Path(path)
     fmt = _format(path)
     if not path.is_file():
@@ -42,7 +47,8 @@ def read_records(path: str | os.PathLike, kind: str = "auto", columns: dict[str,
         raise DataError("holds no records (rule: non-empty split)", file=path, rule="non-empty split")
     located = _map_columns(located, columns, path)
     kind = resolve_kind(located[0][1], kind, path, located[0][0], columns)
-    return clean_records(located, kind, path, columns)
+    cleaned = clean_records(located, kind, path, columns)
+    return [(where, rec) for (where, _), rec in zip(located, cleaned, strict=True)]
 
 
 def _format(path: Path) -> str:

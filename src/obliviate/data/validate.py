@@ -4,15 +4,22 @@ QA records need a non-empty `question` and `answer`; text records a non-empty `t
 by type (`perturbed_answer`: a non-empty list of non-empty strings; `person`: an integer). Forget and retain must
 not share an item (same question and answer, or same text, after collapsing whitespace; case-sensitive) unless
 overlap is allowed. Every failure raises `DataError` with the file, line or row, field, rule and value.
+
+`obliviate data check` also warns (it does not fail) about fields longer than the model's context, which training
+and evaluation would truncate. Without a tokenizer the length is estimated as UTF-8 bytes / 4, about what English
+BPE tokenizers average: digits and non-Latin scripts take more tokens (at most one a byte for byte-level BPE), so
+give the tokenizer for exact counts.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from obliviate.catalog import CONTEXT_TOKENS
 from obliviate.errors import DataError
 
 QA_REQUIRED = ("question", "answer")
@@ -177,19 +184,55 @@ def forget_retain_pairs(paths: list[Path]) -> list[tuple[Path, Path]]:
     return pairs
 
 
+BYTES_PER_TOKEN = 4
+LONG_FIELDS = ("question", "answer", "text", "paraphrased_question", "paraphrased_answer")
+MAX_WARNINGS = 5  # per file; the rest are counted
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of `text` without a tokenizer: UTF-8 bytes / BYTES_PER_TOKEN, rounded up (see the module docstring)."""
+    return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
+
+
+def _texts(rec: dict) -> Iterable[tuple[str, str]]:
+    yield from ((name, rec[name]) for name in LONG_FIELDS if isinstance(rec.get(name), str))
+    yield from ((f"perturbed_answer[{i}]", a) for i, a in enumerate(rec.get("perturbed_answer") or []))
+
+
+def long_fields(path, located: list[tuple[object, dict]], count: Callable[[str], int], limit: int) -> list[str]:
+    """One warning per field longer than `limit` tokens (the first MAX_WARNINGS, then how many more)."""
+    hits = [(where, name, n) for where, rec in located for name, text in _texts(rec) if (n := count(text)) > limit]
+    about = "about " if count is estimate_tokens else ""
+    out = [f"warning: {path}:{where}: field {name!r}: {about}{n} tokens, longer than the model's context of {limit} "
+           "(training and evaluation truncate it)" for where, name, n in hits[:MAX_WARNINGS]]
+    if len(hits) > MAX_WARNINGS:
+        out.append(f"warning: {path}: {len(hits) - MAX_WARNINGS} more fields longer than {limit} tokens")
+    return out
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def check_files(paths: Iterable[str | os.PathLike], kind: str = "auto", columns: dict | None = None,
-                allow_overlap: bool = False, echo: Callable[[str], None] = print) -> dict[Path, dict]:
-    """Validate each file and each forget/retain pair; echo one line of counts per file. Raises on the first failure."""
-    from obliviate.data.io import read_records
+                allow_overlap: bool = False, echo: Callable[[str], None] = print, max_tokens: int = CONTEXT_TOKENS,
+                count_tokens: Callable[[str], int] = estimate_tokens,
+                warn: Callable[[str], None] = _stderr) -> dict[Path, dict]:
+    """Validate each file and each forget/retain pair; echo one line of counts per file and `warn` about fields
+    longer than `max_tokens`. Raises on the first failure."""
+    from obliviate.data.io import read_located
 
     files = expand_paths(paths)
     loaded, summaries = {}, {}
     for f in files:
-        loaded[f] = read_records(f, kind=kind, columns=columns)
+        located = read_located(f, kind=kind, columns=columns)
+        loaded[f] = [rec for _, rec in located]
         s = summaries[f] = summarize(loaded[f])
         persons = s["persons"] if s["persons"] is not None else "no"
         echo(f"{f}: {s['items']} {s['kind']} items, {persons} persons, {s['with_perturbed']} with perturbed "
              f"answers, {s['without_perturbed']} without")
+        for line in long_fields(f, located, count_tokens, max_tokens):
+            warn(line)
     for forget, retain in forget_retain_pairs(files):
         n = check_overlap(loaded[forget], loaded[retain], forget, retain, allow=allow_overlap)
         echo(f"{forget.name} / {retain.name}: {n} shared items" + (" (allowed)" if n else ""))

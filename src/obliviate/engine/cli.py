@@ -53,13 +53,14 @@ def run(args) -> int:
 
 
 def list_methods(args) -> int:
-    from obliviate.methods import available, describe
+    from obliviate.catalog import METHODS  # static: listing the methods imports no torch
 
-    rows = [describe(name) for name in available()]
+    rows = [info.describe() for info in METHODS["llm"].values()]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     for r in rows:
         defaults = ", ".join(f"{k}={v}" for k, v in r["defaults"].items())
-        print(f"{r['name']:<12} {r['summary']}\n{'':<12} paper: {r['paper']}\n{'':<12} defaults: {defaults}")
+        print(f"{r['name']:<12} {r['summary']}\n{'':<12} track: {r['track']}; paper: {r['paper']}\n"
+              f"{'':<12} defaults: {defaults}")
     return 0

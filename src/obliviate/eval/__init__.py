@@ -3,8 +3,10 @@
     from obliviate.eval import evaluate, make_eval_hook
     results = evaluate(model, tokenizer, splits, oracle="models/oracle")   # a results.json dict
 CLI: `obliviate eval --model M --oracle O --data DIR --forget forget10 --out results.json` (eval/cli.py).
+Names load on first use, so the command line parses without importing torch.
 """
-from .hooks import make_eval_hook
-from .suite import evaluate
+from obliviate._lazy import lazy_exports
 
-__all__ = ["evaluate", "make_eval_hook"]
+_EXPORTS = {"evaluate": ".suite", "make_eval_hook": ".hooks"}
+__all__ = sorted(_EXPORTS)
+lazy_exports(__name__, _EXPORTS)

@@ -44,6 +44,19 @@ def _name(args) -> str:
 
 
 def run(args) -> int:
+    from obliviate.errors import ConfigError
+    from obliviate.results import read_results
+
+    if args.oracle and args.oracle_results:
+        raise ConfigError("pass either --oracle or --oracle-results, not both")
+    # Saved results are checked before torch and the models load: a broken file fails at once, naming itself.
+    saved = read_results(args.oracle_results) if args.oracle_results else None
+    if args.target_results:
+        read_results(args.target_results)
+    return _evaluate(args, saved)
+
+
+def _evaluate(args, saved: dict | None) -> int:
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
     from obliviate.errors import ConfigError
@@ -54,8 +67,6 @@ def run(args) -> int:
     from .protocols import scalability, sustainability
     from .suite import evaluate
 
-    if args.oracle and args.oracle_results:
-        raise ConfigError("pass either --oracle or --oracle-results, not both")
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
     # protocols load the oracle themselves (and read its train.json for each step's cost)
@@ -74,26 +85,13 @@ def run(args) -> int:
         results = fn(model, tokenizer, splits, args.oracle, method=args.method, overrides=parse_sets(args.set),
                      **extra, **kwargs)
     else:
-        saved = _read_json(args.oracle_results) if args.oracle_results else None
-        results = evaluate(model, tokenizer, splits, oracle=oracle, oracle_results=saved,
+        results = evaluate(model, tokenizer, splits, oracle=oracle, oracle_results=args.oracle_results,
                            target_results=args.target_results, name=_name(args),
                            cost=build_cost(args.model, args.oracle, saved), curve=_curve(args.model),
                            training=_training(args, saved), **kwargs)
     write_results(args.out, results)
     _summary(results, args.out)
     return 0
-
-
-def _read_json(path: str) -> dict:
-    from obliviate.errors import ObliviateError
-
-    p = Path(path)
-    if not p.is_file():
-        raise ObliviateError(f"{p}: oracle results not found (rule: a results.json written by obliviate eval)")
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ObliviateError(f"{p}: not valid JSON ({e})") from None
 
 
 def _training(args, saved: dict | None) -> dict | None:

@@ -9,14 +9,13 @@ pass and one batched greedy generation per split. The returned dict is a complet
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from obliviate.errors import ModelError, ObliviateError
 from obliviate.models import generate_ids
-from obliviate.results import build_results, env_info
+from obliviate.results import build_results, check_results, env_info, read_results
 
 from .knowledge import TRUTH_RATIO_CONVENTION, qa_metrics
 from .memorization import cut_knowmem, memorization_metrics
@@ -103,13 +102,9 @@ def load_oracle_results(src, section_first: bool = True) -> tuple[dict, str]:
     """Per-item metrics from a saved results.json: its `oracle` section when filled (and `section_first`), else
     its own metrics (the file of an oracle evaluated against itself, or a target's results)."""
     if isinstance(src, dict):
-        data, where = src, "oracle_results"
+        data, where = check_results(src, "oracle_results"), "oracle_results"
     else:
-        path = Path(src)
-        if not path.is_file():
-            raise ObliviateError(f"{path}: oracle results not found (rule: a results.json written by obliviate "
-                                 "eval)")
-        data, where = json.loads(path.read_text()), str(path)
+        data, where = read_results(src), str(src)
     section = ((data.get("oracle") or {}).get("metrics") if section_first else None) or data.get("metrics")
     if not section:
         raise ObliviateError(f"{where}: no metrics in the oracle results (rule: a results.json written by "

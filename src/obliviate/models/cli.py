@@ -1,8 +1,6 @@
 """`obliviate train`: train a preset model on one split of a corpus folder (target: full; oracle: retain90)."""
 from __future__ import annotations
 
-from ..config import parse_sets
-
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a target or oracle model from scratch on a corpus split")
@@ -21,6 +19,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import sys
 
+    from ..config import parse_sets
     from .corpus import train_on_corpus
     from .train import memorisation_warning
 

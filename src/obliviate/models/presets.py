@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from ..catalog import CONTEXT_TOKENS
 from ..errors import ModelError
 
 PRESETS: dict[str, dict] = {
@@ -17,7 +18,7 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset_config(preset: str, tokenizer: PreTrainedTokenizerBase, max_positions: int = 512) -> LlamaConfig:
+def preset_config(preset: str, tokenizer: PreTrainedTokenizerBase, max_positions: int = CONTEXT_TOKENS) -> LlamaConfig:
     if preset not in PRESETS:
         raise ModelError(f"preset {preset!r}: unknown; available: {', '.join(PRESETS)}")
     return LlamaConfig(

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-from . import write_report
-
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,6 +16,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import write_report  # matplotlib loads here, not for --help
 
     out = write_report(args.results, args.out, title=args.title)
     print(f"wrote {out}")

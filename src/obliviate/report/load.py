@@ -8,15 +8,13 @@ file, so the CLI fails before it writes anything.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from obliviate.errors import DataError
-from obliviate.results import SCHEMA_VERSION
+from obliviate.results import SCHEMA_VERSION, check_metrics, num, read_json
 
 VISION_METRICS = ("UA", "RA", "TA", "MIA_efficacy", "avg_gap")
 
@@ -40,14 +38,6 @@ class Run:
         return self.name if self.name in ("target", "oracle") else "method"
 
 
-def num(x: Any) -> float | None:
-    """A finite float, or None for anything else (null, NaN, a string, a bool)."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def value(run: Run, name: str) -> float | None:
     """The aggregate value of metric `name` in `run`, None when absent."""
     entry = run.metrics.get(name)
@@ -59,32 +49,6 @@ def numbers(xs: Any) -> list[float]:
     if not isinstance(xs, list):
         return []
     return [v for v in (num(x) for x in xs) if v is not None]
-
-
-def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError("results file not found", file=path, rule="must exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"cannot read results file: {e}", file=path) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"not valid JSON: {e.msg}", file=path, line=e.lineno) from None
-
-
-def _check_metrics(block: Any, source: str, where: str) -> dict[str, Mapping[str, Any]]:
-    if not isinstance(block, Mapping):
-        raise DataError("must be an object of metric entries", file=source, field=where, value=type(block).__name__)
-    for name, entry in block.items():
-        if not isinstance(entry, Mapping):
-            raise DataError("a metric entry must be an object with a 'value'", file=source,
-                            field=f"{where}.{name}", value=entry)
-        v = entry.get("value")
-        if v is not None and num(v) is None and not (isinstance(v, float) and math.isnan(v)):
-            raise DataError("'value' must be a number or null", file=source, field=f"{where}.{name}.value", value=v)
-    return dict(block)
 
 
 def _track(obj: Mapping[str, Any], metrics: Mapping[str, Any], source: str) -> str:
@@ -117,9 +81,9 @@ def parse_run(obj: Any, source: str) -> Run:
                         file=source, field="schema_version", value=version)
     if "metrics" not in obj:
         raise DataError("missing required key", file=source, field="metrics")
-    metrics = _check_metrics(obj["metrics"], source, "metrics")
+    metrics = check_metrics(obj["metrics"], source, "metrics")
     oracle = obj.get("oracle") if isinstance(obj.get("oracle"), Mapping) else {}
-    oracle_metrics = _check_metrics(oracle.get("metrics") or {}, source, "oracle.metrics")
+    oracle_metrics = check_metrics(oracle.get("metrics") or {}, source, "oracle.metrics")
     muse = obj.get("muse") if isinstance(obj.get("muse"), Mapping) else {}
     curve = obj.get("curve") if isinstance(obj.get("curve"), list) else []
     cost = obj.get("cost") if isinstance(obj.get("cost"), Mapping) else {}
@@ -138,7 +102,7 @@ def load_results(items: Iterable[Mapping[str, Any] | str | Path]) -> list[Run]:
             runs.append(parse_run(item, f"<results #{i + 1}>"))
         else:
             path = Path(item)
-            runs.append(parse_run(_read(path), str(path)))
+            runs.append(parse_run(read_json(path), str(path)))
     if not runs:
         raise DataError("no results given", rule="at least one results.json")
     return _dedupe(runs)

@@ -4,13 +4,18 @@
     new, log = unlearn(model, forget, retain, method="salun", lr=0.01)
     evaluate(new, forget, retain, test, oracle=oracle_model)   # UA, RA, TA, MIA_efficacy, avg_gap, cost
 
-`obliviate vision demo` runs every method on scikit-learn's digits against the retrained oracle.
+`obliviate vision demo` runs every method on scikit-learn's digits against the retrained oracle. Names load on
+first use, so the command line parses without importing torch.
 """
-from .data import ClassData, forget_split, load, load_csv, load_digits, load_fashion_mnist, read_idx
-from .loop import unlearn
-from .methods import DESCRIPTIONS, METHODS, resolve
-from .metrics import evaluate, scores
-from .models import MLP, SmallCNN, build_model
+from obliviate._lazy import lazy_exports
 
-__all__ = ["ClassData", "DESCRIPTIONS", "METHODS", "MLP", "SmallCNN", "build_model", "evaluate", "forget_split",
-           "load", "load_csv", "load_digits", "load_fashion_mnist", "read_idx", "resolve", "scores", "unlearn"]
+_EXPORTS = {
+    **dict.fromkeys(["ClassData", "forget_split", "load", "load_csv", "load_digits", "load_fashion_mnist",
+                     "read_idx"], ".data"),
+    "unlearn": ".loop",
+    **dict.fromkeys(["DESCRIPTIONS", "METHODS", "resolve"], ".methods"),
+    **dict.fromkeys(["evaluate", "scores"], ".metrics"),
+    **dict.fromkeys(["MLP", "SmallCNN", "build_model"], ".models"),
+}
+__all__ = sorted(_EXPORTS)
+lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from obliviate.errors import ConfigError
 
 
@@ -34,6 +32,8 @@ def register(subparsers) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import torch
+
     from .data import load
     from .demo import demo
     from .methods import METHODS
@@ -55,9 +55,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _methods(args: argparse.Namespace) -> int:
-    from .methods import DESCRIPTIONS, METHODS
+    from obliviate.catalog import METHODS  # static: listing the methods imports no torch
 
-    for name, cls in METHODS.items():
-        print(f"{name:12s} {DESCRIPTIONS[name]}")
-        print(f"{'':12s} defaults: {cls().describe()}")
+    for name, info in METHODS["vision"].items():
+        print(f"{name:12s} {info.summary}")
+        print(f"{'':12s} defaults: {({'method': name, **info.defaults()})}")
     return 0

@@ -1,0 +1,39 @@
+"""Lazy package exports, so that `import obliviate.models` (and so `obliviate --help`) loads neither torch nor
+transformers. A package's `__init__` calls `lazy_exports(__name__, {"load": ".io", ...})` in place of
+`from .io import load`; each name is imported from its submodule on first access, then cached on the package.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+
+class LazyPackage(types.ModuleType):
+    """A package whose public names load on first access (PEP 562 `__getattr__`, on the module's class)."""
+
+    def __getattr__(self, name: str):
+        exports = self.__dict__.get("_lazy_exports", {})
+        if name not in exports:
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name], self.__name__), name)
+        super().__setattr__(name, value)
+        return value
+
+    def __setattr__(self, name: str, value) -> None:
+        # Importing submodule `models.train` binds it on the package as `train`, where it would hide the export
+        # `train` (the function in it); an eager `from .train import train` re-bound the name afterwards.
+        if isinstance(value, types.ModuleType) and value.__name__ == f"{self.__name__}.{name}" \
+                and name in self.__dict__.get("_lazy_exports", {}):
+            return
+        super().__setattr__(name, value)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_lazy_exports", {})))
+
+
+def lazy_exports(package: str, exports: dict[str, str]) -> None:
+    """Make `package` (its `__name__`) load each name of `exports` ({name: relative submodule}) on first use."""
+    module = sys.modules[package]
+    module._lazy_exports = dict(exports)
+    module.__class__ = LazyPackage

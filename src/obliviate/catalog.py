@@ -1,0 +1,127 @@
+"""What the command line can say without importing torch: each method's name, track, summary, paper and
+hyper-parameters (default and meaning), and the context length of the preset models.
+
+`obliviate methods` and `obliviate vision methods` print from here. tests/test_catalog.py checks every entry against
+the registered dataclasses (names, summary, paper, field names and defaults), so an entry cannot drift from its method:
+change a method, and that test fails until this file says the same.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Positions of the preset models (models/presets.py builds them with this many): `obliviate data check` warns about
+# items longer than this unless given another context.
+CONTEXT_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    name: str
+    track: str  # "llm" or "vision"
+    summary: str
+    paper: str | None
+    params: tuple[Param, ...]
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def describe(self) -> dict[str, Any]:
+        """What `obliviate methods --json` prints for one method."""
+        return {"name": self.name, "track": self.track, "summary": self.summary, "paper": self.paper,
+                "defaults": self.defaults(), "help": {p.name: p.help for p in self.params}}
+
+
+# --------------------------------------------------------------------------- LLM track (obliviate.methods)
+
+def _forget(gamma: float = 1.0) -> Param:
+    return Param("gamma", gamma, "weight γ of the forget term")
+
+
+def _alpha(alpha: float) -> Param:
+    return Param("alpha", alpha, "weight α of the retain term")
+
+
+def _retain(kind: str) -> Param:
+    return Param("retain", kind, "retain term: nll (NLL of the retain answers), kl (KL(ref ‖ model) on their "
+                                 "tokens) or none")
+
+
+LLM = (
+    MethodInfo("ga", "llm", "gradient ascent on the forget answers' NLL", "TOFU (Maini et al., 2024)",
+               (_forget(), _alpha(0.0), _retain("none"))),
+    MethodInfo("grad_diff", "llm", "gradient ascent on forget plus a retain term (NLL or KL)",
+               "TOFU (Maini et al., 2024)", (_forget(), _alpha(1.0), _retain("nll"))),
+    MethodInfo("idk_dpo", "llm", "DPO preferring a refusal over the true answer on the forget set",
+               "Maini et al., 2024 (TOFU); Rafailov et al., 2023 (DPO)",
+               (Param("beta", 0.1, "DPO inverse temperature β"), _forget(), _alpha(1.0), _retain("nll"),
+                Param("seed", 0, "which shipped refusal each forget example gets"))),
+    MethodInfo("npo", "llm", "negative preference optimization: a bounded ascent relative to the reference",
+               "Zhang et al., 2024, Negative Preference Optimization (arXiv:2404.05868)",
+               (Param("beta", 0.1, "NPO inverse temperature β"), _forget(), _alpha(1.0), _retain("nll"))),
+    MethodInfo("rmu", "llm", "representation misdirection: random-direction steering of one layer's activations",
+               "Li et al., 2024, The WMDP Benchmark (arXiv:2403.03218)",
+               (Param("layer", -1, "decoder layer ℓ steered (0-based); -1 picks ⌊(depth − 1)/2⌋"),
+                Param("steering", 20.0, "norm c of the random control vector"),
+                Param("alpha", 1.0, "weight α of the retain term (activations kept at the reference's)"),
+                _forget(), Param("seed", 0, "draws the random direction u"))),
+    MethodInfo("simnpo", "llm", "reference-free NPO on length-normalised NLL",
+               "Fan et al., 2024, Simplicity Prevails: SimNPO (arXiv:2410.07163)",
+               (Param("beta", 4.5, "inverse temperature β"), _forget(0.125), _alpha(1.0),
+                Param("delta", 0.0, "margin δ subtracted from the length-normalised NLL"),
+                _retain("nll"))),
+    MethodInfo("task_vector", "llm", "negate the task vector of a forget-set fine-tune: θ − s·(θ_ft − θ)",
+               "Ilharco et al., 2023, Editing Models with Task Arithmetic (arXiv:2212.04089); MUSE",
+               (Param("scale", 5.0, "s in θ − s·(θ_ft − θ)"),)),
+    MethodInfo("undial", "llm", "self-distillation onto the reference with the true token's logit lowered by β",
+               "Dong et al., 2024, UNDIAL (arXiv:2402.10052)",
+               (Param("beta", 10.0, "how far the true token's teacher logit is lowered"), _forget(),
+                _alpha(0.0), _retain("none"))),
+)
+
+
+# --------------------------------------------------------------------------- vision track (obliviate.vision.methods)
+
+def _sgd(*extra: Param, lr: float = 0.01, epochs: int = 10, schedule: str = "constant") -> tuple[Param, ...]:
+    """The SGD recipe every classifier method carries (vision.methods.Recipe), then the method's own fields."""
+    return (Param("lr", lr, "SGD learning rate"), Param("epochs", epochs, "passes over the splits the method walks"),
+            Param("batch_size", 64, "batch size"), Param("momentum", 0.9, "SGD momentum"),
+            Param("weight_decay", 5e-4, "SGD weight decay"),
+            Param("schedule", schedule, "constant lr, or cosine decay to 0 over all steps"), *extra)
+
+
+def _vision(name: str, summary: str, params: tuple[Param, ...]) -> MethodInfo:
+    return MethodInfo(name, "vision", summary, None, params)
+
+
+_FT = _vision("ft", "fine-tune on retain: catastrophic forgetting", _sgd())
+
+VISION = (
+    _vision("retrain", "train from scratch on retain only (the oracle)",
+            _sgd(lr=0.05, epochs=30, schedule="cosine")),
+    _FT,
+    _vision("ga", "gradient ascent on the forget set", _sgd(epochs=5)),
+    _vision("rl", "relabel the forget set with random wrong labels, then a retain pass, every epoch", _sgd()),
+    _vision("l1_sparse", "fine-tune on retain with an L1 penalty decaying linearly to 0",
+            _sgd(Param("alpha", 5e-3, "L1 weight α at the start (decays linearly to 0)"))),
+    _vision("salun", "random labels with only the most forget-salient half of the weights trainable",
+            _sgd(Param("ratio", 0.5, "fraction of the weights (most forget-salient) that may move"), lr=0.013)),
+    _vision("scrub", "teacher-student: push away from the original on forget, stay close on retain",
+            _sgd(Param("max_epochs", 3, "first epochs that also push away from the teacher on forget"),
+                 Param("gamma", 0.99, "weight of cross-entropy on retain"),
+                 Param("alpha", 1e-3, "weight of KL to the teacher on retain"),
+                 Param("temperature", 4.0, "distillation temperature T"), lr=5e-3, epochs=5)),
+    _vision("prune_first", "global magnitude pruning, then any other method with the pruning mask kept fixed",
+            (Param("sparsity", 0.5, "fraction of all weights pruned to 0 (global L1 magnitude)"),
+             Param("inner", {"method": "ft", **_FT.defaults()},
+                   "the method run after pruning (a name; its keys as inner.KEY)"))),
+)
+
+METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION}}
