@@ -1,5 +1,11 @@
-"""Shared fixtures: a small tokenizer and tiny model built locally (no hub access), and a small persons corpus."""
+"""Shared fixtures: a small tokenizer and tiny model built locally (no hub access); a small persons corpus with a
+tiny target trained on all of it and a tiny oracle trained without the forget persons (same tokenizer, recipe and
+seed); and a TOFU subset."""
 from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -35,3 +41,71 @@ def tiny_model(tokenizer):
     from obliviate.models import build_model
 
     return build_model("tiny", tokenizer, seed=0)
+
+
+# -- a persons corpus with a trained tiny target and oracle (evaluation, the spine, audits) ---------------
+
+TOFU = Path(os.environ.get("OBLIVIATE_TOFU_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"))
+EPOCHS = 25
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    from obliviate.data.persons import generate
+
+    out = tmp_path_factory.mktemp("eval") / "persons"
+    generate(out, persons=20, facts=6, holdout=6, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def persons_splits(corpus):
+    from obliviate.data import load_splits
+
+    return load_splits(corpus, "forget10")
+
+
+@pytest.fixture(scope="session")
+def trained(corpus, persons_splits, tmp_path_factory):
+    """(tokenizer, target, oracle, model_root): target saw forget + retain, the oracle retain only. Both are
+    saved under model_root/{target,oracle} with a train.json, as the lead's trainer lays them out."""
+    from obliviate._io import atomic_write_json
+    from obliviate.models import TrainConfig, build_model, save, train, train_tokenizer
+    from obliviate.models.corpus import corpus_texts
+
+    s = persons_splits
+    tok = train_tokenizer(corpus_texts(corpus), vocab_size=512)
+    cfg = TrainConfig(preset="tiny", epochs=EPOCHS, batch_size=16, lr=5e-3, eval_every=0, vocab_size=512)
+    root = tmp_path_factory.mktemp("models")
+    models = {}
+    for name, qa, texts in (("target", s.forget + s.retain, s.forget_texts + s.retain_texts),
+                            ("oracle", s.retain, s.retain_texts)):
+        model = build_model("tiny", tok, seed=0)
+        log = train(model, tok, qa, [t["text"] for t in texts], cfg, progress=False)
+        (root / name).mkdir()
+        save(model, tok, root / name)
+        atomic_write_json(root / name / "train.json", log)
+        models[name] = model
+    return tok, models["target"], models["oracle"], root
+
+
+@pytest.fixture(scope="session")
+def tofu_splits():
+    """forget01 (40 items, all with perturbed answers) and slices of the other TOFU splits."""
+    from obliviate.data import load_splits
+
+    s = load_splits(f"tofu:{TOFU}", "forget01")
+    return dataclasses.replace(s, retain=s.retain[:12], retain_perturbed=s.retain_perturbed[:8],
+                               real_authors=s.real_authors[:8], world_facts=s.world_facts[:8])
+
+
+@pytest.fixture(scope="session")
+def tofu_models(tofu_splits):
+    """A tiny untrained model and a differently seeded 'oracle', with a tokenizer trained on the subset."""
+    from obliviate.models import build_model, train_tokenizer
+
+    s = tofu_splits
+    texts = [r["question"] + " " + r["answer"] for r in s.forget + s.retain + s.real_authors + s.world_facts]
+    texts += [p for r in s.forget_perturbed for p in r["perturbed_answer"]]
+    tok = train_tokenizer(texts, vocab_size=400)
+    return tok, build_model("tiny", tok, seed=0), build_model("tiny", tok, seed=1)

@@ -15,7 +15,6 @@ import pytest
 from obliviate.config import ConfigError
 from obliviate.demo import register, summary
 from obliviate.demo.settings import DemoConfig, cache_key, select_methods
-from obliviate.demo.workers import eval_stride, method_cost
 from obliviate.methods import available
 
 
@@ -42,7 +41,7 @@ def test_quick_demo_cold_then_cached(tmp_path, capsys, monkeypatch):
         steps = [p["step"] for p in results["curve"]]
         assert steps[0] == 0 and len(steps) >= 3 and steps == sorted(steps), (method, steps)
         assert results["cost"]["cost_ratio"] > 0 and results["cost"]["oracle"]["wall_time_s"] > 0
-        assert results["config"]["overrides"]["train.max_steps"] == "6"
+        assert results["config"]["spec"]["train"]["max_steps"] == 6
     for role in ("target", "oracle"):
         assert json.loads((out / role / "results.json").read_text())["name"] == role
     assert (out / "report.html").stat().st_size > 10_000
@@ -53,9 +52,9 @@ def test_quick_demo_cold_then_cached(tmp_path, capsys, monkeypatch):
     # Warm cache, in 2 worker processes, one method broken on purpose (a bad key in its config), one fine.
     import obliviate.demo.pipeline as pipeline
 
-    real = pipeline.method_overrides
-    monkeypatch.setattr(pipeline, "method_overrides",
-                        lambda m, quick: {"method.nope": "1"} if m == "ga" else real(m, quick))
+    real = pipeline.method_fragment
+    monkeypatch.setattr(pipeline, "method_fragment",
+                        lambda m, quick: {"method": {"name": "ga", "nope": 1}} if m == "ga" else real(m, quick))
     t0 = time.perf_counter()
     # A generous per-job limit: on a loaded machine this is slow, never hung; a hang is reported with its stage.
     rc = _cli(["--quick", "--out", str(out), "--cache", str(cache), "--jobs", "2", "--methods", "npo,ga",
@@ -131,24 +130,6 @@ def test_cache_key_covers_its_inputs():
                cache_key("abc", "tiny", {"lr": 2e-3}, 0, "full"), cache_key("abc", "tiny", {"lr": 1e-3}, 1, "full"),
                cache_key("abc", "tiny", {"lr": 1e-3}, 0, "retain90")]
     assert base not in changed and len(set(changed)) == len(changed)
-
-
-def test_eval_stride():
-    """150 forget items, batch 8: ceil(150/8) = 19 steps/epoch x 5 epochs = 95 steps; 95/4 = 23.75 -> every 24."""
-    assert eval_stride({"train.epochs": "5", "train.batch_size": "8"}, 150) == {"engine.eval_every": "24"}
-    assert eval_stride({"train.max_steps": "6"}, 12) == {"engine.eval_every": "2"}  # round(1.5) = 2
-    assert eval_stride({"train.max_steps": "2"}, 12) == {"engine.eval_every": "1"}  # round(0.5) = 0 -> at least 1
-    assert eval_stride({"engine.eval_every": "3"}, 150) == {}
-
-
-def test_method_cost_leaves_out_the_hook():
-    """wall 10 s of which hook 4 s -> 6 s of unlearning; oracle trained in 60 s -> ratio 0.1."""
-    cost = method_cost({"wall_time_s": 10.0, "steps": 5, "tokens": 100, "peak_memory_mb": 1.0}, 4.0,
-                       {"wall_time_s": 60.0})
-    assert cost["wall_time_s"] == 6.0 and cost["eval_hook_s"] == 4.0
-    assert cost["cost_ratio"] == pytest.approx(0.1)
-    assert method_cost({"wall_time_s": 1.0, "steps": 1, "tokens": 1, "peak_memory_mb": 1.0}, 0.0, {})[
-        "cost_ratio"] is None
 
 
 def test_import_is_light():

@@ -10,25 +10,24 @@ Run `obliviate --help` for the command line. Heavy modules load on first use, so
 """
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (imported lazily: torch and transformers load only when needed)
+# public name -> submodule that defines it (imported on first use: torch and transformers load only when needed)
 _EXPORTS = {
-    "load_splits": "obliviate.data",
-    "load": "obliviate.models",
-    "unlearn": "obliviate.engine",
-    "METHODS": "obliviate.methods",
-    "evaluate": "obliviate.eval",
-    "write_report": "obliviate.report",
-    "run_demo": "obliviate.demo",
+    "run": ".run",
+    "load_spec": ".spec",
+    "RunSpec": ".spec",
+    "load_splits": ".data",
+    "load": ".models",
+    "unlearn": ".engine",
+    "METHODS": ".methods",
+    "evaluate": ".eval",
+    "write_report": ".report",
+    "run_demo": ".demo",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'obliviate' has no attribute {name!r}")
+lazy_exports(__name__, _EXPORTS)

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "obliviate.demo",
     "obliviate.data.cli",
     "obliviate.models.cli",
+    "obliviate.run_cli",
     "obliviate.engine.cli",
     "obliviate.eval.cli",
     "obliviate.report.cli",

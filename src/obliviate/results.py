@@ -72,6 +72,13 @@ def scalar(value: float, **extra: Any) -> dict[str, Any]:
     return entry
 
 
+def cost_ratio(unlearn_s: float | None, retrain_s: float | None) -> float | None:
+    """Unlearning wall time / retraining (oracle) wall time; None when either is unknown or retraining took 0 s."""
+    if unlearn_s is None or not retrain_s:
+        return None
+    return float(unlearn_s) / float(retrain_s)
+
+
 def _version(pkg: str) -> str | None:
     try:
         return metadata.version(pkg)

@@ -19,7 +19,7 @@ from pathlib import Path
 from obliviate.errors import ObliviateError
 
 from . import summary
-from .settings import DemoConfig, cache_key, method_overrides, select_methods
+from .settings import DemoConfig, cache_key, method_fragment, select_methods
 from .workers import init_worker, run_method, train_cost, train_model
 
 
@@ -185,16 +185,11 @@ class Demo:
             for stale in ("results.json", "error.txt", "run.json"):  # a failure must not leave the last run's file
                 (out / stale).unlink(missing_ok=True)
             try:
-                overrides = method_overrides(method, self.cfg.quick)
+                spec = self.method_spec(method, corpus, models)
             except ObliviateError as e:
                 self._fail(method, str(e))
                 continue
-            jobs.append({"method": method, "overrides": overrides, "corpus": str(corpus),
-                         "forget": self.cfg.forget, "target": models["paths"]["target"], "out": str(out),
-                         "oracle_results": str(self.out / "oracle" / "results.json"),
-                         "target_results": str(self.out / "target" / "results.json"),
-                         "oracle_train": train_cost(models["logs"]["oracle"]), "seed": self.cfg.seed,
-                         "training": models["training"]})
+            jobs.append({"method": method, "spec": spec})
         done = {}
         for job, res in self._map("methods", run_method, jobs):
             if isinstance(res, Exception):
@@ -208,6 +203,20 @@ class Demo:
                      f"{s.get('forget_quality', float('nan')):.3g}, model_utility "
                      f"{s.get('model_utility', float('nan')):.3g})")
         return done
+
+    def method_spec(self, method: str, corpus: Path, models: dict) -> dict:
+        """The run spec of one method: its shipped fragment on the cached target, against the evaluated oracle;
+        validated here, so that a bad shipped setting fails before any worker starts."""
+        from obliviate.spec import load_spec
+
+        fragment = method_fragment(method, self.cfg.quick)
+        spec = {**fragment, "name": method, "model": models["paths"]["target"], "data": str(corpus),
+                "forget": self.cfg.forget, "engine": {"progress": False, **fragment.get("engine", {})},
+                "eval": {"oracle": models["paths"]["oracle"], "oracle_results": str(self.out / "oracle" / "results.json"),
+                         "target_results": str(self.out / "target" / "results.json")},
+                "out": str(self.out / method), "save_model": False, "seed": self.cfg.seed}
+        load_spec(spec)
+        return spec
 
     def _fail(self, method: str, error: str) -> None:
         self.errors[method] = error

@@ -89,28 +89,28 @@ def config_path(kind: str, method: str) -> Path:
     return CONFIG_ROOT / kind / f"{method}.yaml"
 
 
-def method_overrides(method: str, quick: bool = False) -> dict[str, str]:
-    """The shipped defaults of `method` for the persons corpus (plus the quick layer), as dotted string overrides."""
+def method_fragment(method: str, quick: bool = False) -> dict:
+    """The shipped run-spec fragment of `method` for the persons corpus (`method:` and `train:` sections, typed as
+    YAML reads them), with the quick layer merged over it."""
     from obliviate.config import load_yaml
 
     path = config_path("persons", method)
     if not path.is_file():
         raise ConfigError(f"{method}: no shipped demo defaults at {path}; rule: every demo method has "
                           f"configs/persons/{method}.yaml")
-    out = {k: _text(v) for k, v in load_yaml(path).items()}
+    fragment = load_yaml(path)
     quick_path = config_path("quick", method)
     if quick and quick_path.is_file():
-        out |= {k: _text(v) for k, v in load_yaml(quick_path).items()}
+        fragment = deep_merge(fragment, load_yaml(quick_path))
+    return fragment
+
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """`top` over `base`, section by section (nested mappings merge; other values replace)."""
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
-
-
-def _text(value) -> str:
-    """YAML scalars back to the strings `--set` would give (lists as comma-separated values)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def cache_key(corpus_sha256: str, preset: str, recipe: dict, seed: int, split: str) -> str:

@@ -12,12 +12,15 @@ import json
 
 def register(sub) -> None:
     p = sub.add_parser("unlearn", help="remove a forget set from a model with one unlearning method")
-    p.add_argument("--model", required=True, help="model folder or hub name (any HF causal LM)")
-    p.add_argument("--data", required=True, help="corpus folder, tofu:PATH_OR_HUB, or a folder/file of QA records")
-    p.add_argument("--forget", default="forget10", help="forget split name or file (default forget10)")
+    p.add_argument("--config", default=None, metavar="SPEC.yaml",
+                   help="a run spec (see `obliviate run`): its model, data, method, train/engine keys, LoRA and "
+                        "mask; flags given here override it; only the unlearning stage runs")
+    p.add_argument("--model", default=None, help="model folder or hub name (any HF causal LM)")
+    p.add_argument("--data", default=None, help="corpus folder, tofu:PATH_OR_HUB, or a folder/file of QA records")
+    p.add_argument("--forget", default=None, help="forget split name or file (default forget10)")
     p.add_argument("--retain", default=None, help="retain split name or file (default: the complement)")
-    p.add_argument("--method", default="npo", help="method name (see `obliviate methods`)")
-    p.add_argument("--out", required=True, help="output folder: model/, run.json, checkpoints/")
+    p.add_argument("--method", default=None, help="method name (see `obliviate methods`; default npo)")
+    p.add_argument("--out", default=None, help="output folder: model/, run.json, checkpoints/")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="override: method.beta=0.2, train.epochs=5, train.lr=1e-3, engine.ref_cache=false, ...")
     p.add_argument("--lora", default=None, metavar="SPEC", help="LoRA adapters, e.g. r=8,alpha=16,targets=q_proj,v_proj")
@@ -34,22 +37,62 @@ def register(sub) -> None:
 def run(args) -> int:
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
+    from obliviate.errors import ConfigError
     from obliviate.models import load
 
     from .loop import unlearn
 
+    if args.config:
+        return _run_config(args)
+    missing = [f"--{k}" for k in ("model", "data", "out") if getattr(args, k) is None]
+    if missing:
+        raise ConfigError(f"unlearn needs {', '.join(missing)} (or --config SPEC.yaml)")
     overrides = parse_sets(args.set)
     if args.quiet:
         overrides["engine.progress"] = "false"
-    splits = load_splits(args.data, forget=args.forget, retain=args.retain)
+    splits = load_splits(args.data, forget=args.forget or "forget10", retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
-    _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], args.method, overrides, out=args.out,
+    method = args.method or "npo"
+    _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, out=args.out,
                      lora=args.lora, resume=args.resume)
+    _done(method, log, args.out)
+    return 0
+
+
+def _run_config(args) -> int:
+    """The unlearning stage of a run spec, with this command's flags over it (they win)."""
+    from obliviate.config import parse_sets
+    from obliviate.data import load_splits
+    from obliviate.models import load
+    from obliviate.spec import load_spec
+
+    from .loop import unlearn
+
+    sets = {k: v for k, v in (("model", args.model), ("data", args.data), ("forget", args.forget),
+                              ("retain", args.retain), ("method.name", args.method), ("out", args.out)) if v}
+    sets |= parse_sets(args.set)
+    if args.quiet:
+        sets["engine.progress"] = False
+    spec = load_spec(args.config, sets)
+    splits = load_splits(spec.data, forget=spec.forget, retain=spec.retain)
+    model, tokenizer = load(spec.model, trust_remote_code=spec.trust_remote_code or args.trust_remote_code)
+    lora = args.lora or (spec.lora.model_dump() if spec.lora else None)
+    masks = None
+    if spec.mask:
+        from obliviate.run import load_masks
+
+        masks = load_masks(spec.mask)
+    _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], spec.method.name, spec.overrides(),
+                     out=spec.out, lora=lora, masks=masks, resume=args.resume)
+    _done(spec.method.name, log, spec.out)
+    return 0
+
+
+def _done(method: str, log: dict, out) -> None:
     t = log["totals"]
     last = log["log"][-1] if log["log"] else {}
-    print(f"unlearned with {args.method}: {t['steps']} steps, {t['tokens']} tokens, {t['wall_time_s']:.1f} s, "
-          f"final loss {last.get('loss', float('nan')):.4f} -> {args.out}/model, {args.out}/run.json")
-    return 0
+    print(f"unlearned with {method}: {t['steps']} steps, {t['tokens']} tokens, {t['wall_time_s']:.1f} s, "
+          f"final loss {last.get('loss', float('nan')):.4f} -> {out}/model, {out}/run.json")
 
 
 def list_methods(args) -> int:
