@@ -2,8 +2,8 @@
 
 Run: `.venv/bin/python bench/sweep.py [--out runs/sweep] [--jobs 2] [--methods npo,ga] [--lrs 3e-4,1e-3,3e-3]
 [--epochs 3,8]`. Trains (or reuses from the demo's cache) the demo's target and oracle, evaluates both, then runs
-every (method, lr, epochs) cell through the same worker the demo uses (unlearn + full evaluation against the
-oracle). A cell *reaches the oracle's band* when forget_quality >= 0.05 and model_utility >= 0.9 x the target's.
+every (method, lr, epochs) cell as a run spec through `obliviate.run` (the demo's method spec with the cell's lr
+and epochs: unlearn + full evaluation against the oracle). A cell *reaches the oracle's band* when forget_quality >= 0.05 and model_utility >= 0.9 x the target's.
 The best cell per method is the one in the band with the highest forget_quality (ties: fewer steps); a method
 with no cell in the band is reported as failing, with its closest cell (highest forget_quality among cells that
 keep utility; when no cell keeps utility, the one that keeps the most). Metrics are never changed to make a
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from obliviate.config import parse_sets
 from obliviate.demo.pipeline import Demo
-from obliviate.demo.settings import DemoConfig, method_overrides, select_methods
-from obliviate.demo.workers import init_worker, run_method, train_cost
+from obliviate.demo.settings import DemoConfig, select_methods
+from obliviate.demo.workers import init_worker, run_method
 
 FQ_BAND, UTILITY_KEEP = 0.05, 0.9
 
@@ -32,14 +32,12 @@ def cells(methods, lrs, epochs) -> list[tuple[str, float, int]]:
 
 
 def job_for(cell, demo: Demo, corpus: Path, models: dict) -> dict:
+    """The demo's run spec of the cell's method, with the cell's lr and epochs and its own output folder."""
     method, lr, ep = cell
-    overrides = method_overrides(method) | {"train.lr": str(lr), "train.epochs": str(ep)}
-    out = demo.out / "cells" / f"{method}-lr{lr:g}-ep{ep}"
-    return {"method": method, "overrides": overrides, "corpus": str(corpus), "forget": demo.cfg.forget,
-            "target": models["paths"]["target"], "out": str(out),
-            "oracle_results": str(demo.out / "oracle" / "results.json"),
-            "target_results": str(demo.out / "target" / "results.json"),
-            "oracle_train": train_cost(models["logs"]["oracle"]), "seed": demo.cfg.seed}
+    spec = demo.method_spec(method, corpus, models)
+    spec["train"] = {**spec.get("train", {}), "lr": lr, "epochs": ep}
+    spec["out"] = str(demo.out / "cells" / f"{method}-lr{lr:g}-ep{ep}")
+    return {"method": method, "spec": spec, "lr": lr, "epochs": ep}
 
 
 def gpu_models(demo: Demo, corpus: Path, device: str) -> dict:
@@ -108,8 +106,7 @@ def main() -> None:
     rows = []
     for f in as_completed(futures):
         job, res = futures[f], f.result()
-        row = {"method": job["method"], "lr": float(job["overrides"]["train.lr"]),
-               "epochs": int(job["overrides"]["train.epochs"])}
+        row = {"method": job["method"], "lr": job["lr"], "epochs": job["epochs"]}
         if res.get("error"):
             row["error"] = res["error"]
         else:

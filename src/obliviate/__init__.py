@@ -1,10 +1,8 @@
 """obliviate: remove chosen training data from a trained model, and measure the result against the oracle.
 
     import obliviate
-    splits = obliviate.load_splits("data/persons", forget="forget10")
-    model, tokenizer = obliviate.load("models/target")
-    model, log = obliviate.unlearn(model, tokenizer, splits.forget, splits.retain, method="npo")
-    results = obliviate.evaluate(model, tokenizer, splits, oracle="models/oracle")
+    results = obliviate.run("configs/persons-npo.yaml")      # a run spec: YAML file, dict or RunSpec
+    # the stages it composes: load_splits -> load -> unlearn -> evaluate -> results.json
 
 Run `obliviate --help` for the command line. Heavy modules load on first use, so `import obliviate` is cheap.
 """

@@ -27,7 +27,8 @@ NO_ORACLE_COST = ("oracle training cost unknown: give eval.oracle (a model folde
 class Stages:
     """What a run works on. Any field left None is loaded from the spec by `load_stages`."""
 
-    splits: Any = None
+    splits: Any = None  # what is unlearned (forget, retain) and, unless eval_splits is given, evaluated
+    eval_splits: Any = None  # evaluate on these instead (a protocol step: unlearn one request, judge all so far)
     model: Any = None
     tokenizer: Any = None
     oracle: Any = None  # an oracle to score: (model, tokenizer), or a model sharing the tokenizer; or None
@@ -100,7 +101,7 @@ def execute(spec: RunSpec, s: Stages):
     oracle = None
     if s.oracle is not None and s.oracle_results is None:
         oracle = s.oracle if isinstance(s.oracle, tuple) else (s.oracle, s.tokenizer)
-    results = evaluate(model, s.tokenizer, s.splits, oracle=oracle, oracle_results=s.oracle_results,
+    results = evaluate(model, s.tokenizer, s.eval_splits or s.splits, oracle=oracle, oracle_results=s.oracle_results,
                        target_results=s.target_results, suite=spec.eval.suite, config=config, cost=cost,
                        name=spec.name or spec.method.name, seed=spec.seed, batch_size=spec.eval.batch_size,
                        training=s.training)

@@ -10,7 +10,8 @@ import pytest
 from obliviate.errors import ConfigError
 from obliviate.eval import cli
 from obliviate.eval.hooks import make_eval_hook
-from obliviate.eval.protocols import fold_keys, scalability, sustainability
+from obliviate.eval.protocols import fold_keys, restrict, scalability, sustainability
+from obliviate.run import Stages
 
 
 def _parse(argv):
@@ -83,32 +84,49 @@ def test_fold_keys_keep_persons_together():
         fold_keys(recs, 6)
 
 
-def test_scalability_with_the_engine(trained, persons_splits):
-    """Sizes 1 and 2 (the two forget persons) each unlearned by NPO from a fresh copy of the target."""
-    tok, target, oracle, _ = trained
-    r = scalability(target, tok, persons_splits, (oracle, tok), sizes=(1, 2), method="npo",
-                    overrides={"train.max_steps": "2", "engine.progress": "false"}, suite="mia")
+def _protocol_spec(root, corpus, tmp_path, method="npo", steps=2) -> dict:
+    return {"model": str(root / "target"), "data": str(corpus), "method": method, "out": str(tmp_path / "steps"),
+            "train": {"max_steps": steps}, "engine": {"progress": False},
+            "eval": {"oracle": str(root / "oracle"), "suite": "mia", "curve_points": 0}}
+
+
+def test_scalability_with_the_engine(trained, corpus, persons_splits, tmp_path):
+    """Sizes 1 and 2 (the two forget persons) each unlearned by NPO from a fresh copy of the target, each step a
+    run of the spine (its own OUT/size-k/results.json)."""
+    tok, target, oracle, root = trained
+    stages = Stages(splits=persons_splits, model=target, tokenizer=tok, oracle=(oracle, tok))
+    r = scalability(_protocol_spec(root, corpus, tmp_path), sizes=(1, 2), stages=stages)
     p = r["protocol"]
     assert p["criterion"] == "C5" and [s["size"] for s in p["steps"]] == [1, 2]
     assert [s["forget_items"] for s in p["steps"]] == [6, 12]
     assert p["table"]["C3"]["size"] == [1, 2] and len(p["table"]["C3"]["values"]) == 2
-    assert r["cost"]["steps"] == 2
+    assert r["cost"]["steps"] == 2 and r["cost"]["cost_ratio"] > 0
+    assert (tmp_path / "steps" / "size-2" / "results.json").is_file()
     assert all(a.equal(b) for a, b in zip(target.parameters(), trained[1].parameters(), strict=True))
 
 
-def test_sustainability_chains_requests(trained, persons_splits):
-    """Request i starts from the model after request i-1: the fake unlearner sees the model it returned."""
-    tok, target, oracle, _ = trained
-    seen = []
+def test_sustainability_chains_requests(trained, corpus, persons_splits, tmp_path):
+    """Request i unlearns fold i starting from the model after request i-1, and is judged on folds 1..i:
+    two chained requests of one ga step each equal two chained runs of the spine by hand."""
+    import copy
 
-    def fake_unlearn(model, tokenizer, forget, retain, method, overrides):
-        seen.append((id(model), len(forget)))
-        return model, {"totals": {"wall_time_s": 1.0, "steps": 1, "tokens": 10}}
+    from obliviate.run import execute
+    from obliviate.spec import load_spec
 
-    r = sustainability(target, tok, persons_splits, (oracle, tok), requests=2, unlearn=fake_unlearn, suite="mia")
-    assert seen[0][0] == seen[1][0] != id(target) and [n for _, n in seen] == [6, 6]
+    tok, target, oracle, root = trained
+    spec = _protocol_spec(root, corpus, tmp_path, method="ga", steps=1)
+    r = sustainability(spec, requests=2, stages=Stages(splits=persons_splits, model=target, tokenizer=tok,
+                                                        oracle=(oracle, tok)))
     assert [s["forget_items"] for s in r["protocol"]["steps"]] == [6, 12]
     assert r["protocol"]["criterion"] == "C6"
+    folds = fold_keys(persons_splits.forget, 2)
+    model = copy.deepcopy(target)
+    for i, out in ((0, "a"), (1, "b")):
+        s = Stages(splits=restrict(persons_splits, set(folds[i]), True), eval_splits=persons_splits, model=model,
+                   tokenizer=tok, oracle=(oracle, tok))
+        model, _ = execute(load_spec({**spec, "out": str(tmp_path / out), "save_model": False}), s)
+    assert r["protocol"]["steps"][1]["metrics"]["mia/min_k"] == pytest.approx(
+        json.loads((tmp_path / "b" / "results.json").read_text())["metrics"]["mia/min_k"]["value"])
 
 
 def test_cli_protocol_sustainability(trained, corpus, tmp_path):

@@ -64,26 +64,22 @@ def _evaluate(args, saved: dict | None) -> int:
     from obliviate.results import write_results
 
     from .cost import build_cost
-    from .protocols import scalability, sustainability
     from .suite import evaluate
 
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
-    # protocols load the oracle themselves (and read its train.json for each step's cost)
-    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code) if args.oracle and not args.protocol \
-        else None
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code) if args.oracle else None
     config = {"model": args.model, "oracle": args.oracle, "oracle_results": args.oracle_results,
               "data": args.data, "forget": args.forget, "retain": args.retain}
     kwargs = {"suite": args.suite, "batch_size": args.batch_size, "config": config}
     if args.protocol:
         if not args.oracle:
             raise ConfigError("--protocol needs --oracle MODEL_DIR (every step is evaluated against it)")
-        fn = scalability if args.protocol == "scalability" else sustainability
-        extra = ({"sizes": [int(s) for s in args.sizes.split(",") if s.strip()]} if args.protocol == "scalability"
+        extra = ({"sizes": [int(k) for k in args.sizes.split(",") if k.strip()]} if args.protocol == "scalability"
                  else {"requests": args.requests})
         config |= {"protocol": args.protocol, "method": args.method, "overrides": parse_sets(args.set), **extra}
-        results = fn(model, tokenizer, splits, args.oracle, method=args.method, overrides=parse_sets(args.set),
-                     **extra, **kwargs)
+        results = _protocol(args, model, tokenizer, splits, oracle, extra)
+        results["config"] = {**results["config"], **config}
     else:
         results = evaluate(model, tokenizer, splits, oracle=oracle, oracle_results=args.oracle_results,
                            target_results=args.target_results, name=_name(args),
@@ -92,6 +88,24 @@ def _evaluate(args, saved: dict | None) -> int:
     write_results(args.out, results)
     _summary(results, args.out)
     return 0
+
+
+def _protocol(args, model, tokenizer, splits, oracle, extra: dict) -> dict:
+    """MUSE C5/C6 through the spine: a run spec of this command's flags; each step's files go to OUT.steps/."""
+    from obliviate.config import parse_sets
+    from obliviate.run import Stages
+    from obliviate.spec import load_spec
+
+    from .protocols import scalability, sustainability
+
+    out = Path(args.out)
+    spec = load_spec({"model": args.model, "data": args.data, "forget": args.forget, "retain": args.retain,
+                      "method": args.method, "out": str(out.with_name(out.stem + ".steps")), "save_model": False,
+                      "eval": {"oracle": args.oracle, "suite": args.suite, "batch_size": args.batch_size,
+                               "curve_points": 0}}, parse_sets(args.set))
+    stages = Stages(splits=splits, model=model, tokenizer=tokenizer, oracle=oracle)
+    fn = scalability if args.protocol == "scalability" else sustainability
+    return fn(spec, stages=stages, **extra)
 
 
 def _training(args, saved: dict | None) -> dict | None:

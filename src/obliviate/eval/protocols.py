@@ -1,7 +1,10 @@
 """MUSE's C5 (scalability) and C6 (sustainability): unlearn, evaluate, repeat, and tabulate C1–C4 per step.
 
-    scalability(model, tok, splits, oracle, sizes=(1, 2, 3, 4), method="npo")   # each size from the target
-    sustainability(model, tok, splits, oracle, requests=4, method="npo")        # request i starts from i-1
+    scalability(spec, sizes=(1, 2, 3, 4))     # each size from the target
+    sustainability(spec, requests=4)          # request i starts from the model after request i-1
+
+`spec` is a run spec (`obliviate.spec`) whose `eval.oracle` is the oracle's model folder; every step is one
+`obliviate.run` execution (unlearn → evaluate → OUT/<step>/results.json) on the restricted splits.
 
 The forget set is cut into disjoint folds along persons (a person's items stay in one fold). Size k (scalability)
 and request k (sustainability) are both evaluated on folds 1..k, i.e. everything asked to be forgotten so far, with
@@ -11,11 +14,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from pathlib import Path
 from types import SimpleNamespace
 
 from obliviate.errors import ConfigError
 
-from .cost import oracle_cost
 from .suite import evaluate, resolve_oracle
 
 FOLDED = ("forget", "forget_perturbed", "forget_texts")
@@ -66,70 +69,63 @@ def table(rows: list[dict], label: str) -> dict:
     return out
 
 
-def _prepare(model, tokenizer, splits, oracle, n_folds: int, eval_kwargs: dict):
-    if oracle is None:
+def _prepare(spec, stages, n_folds: int):
+    from obliviate.run import load_stages
+    from obliviate.spec import load_spec
+
+    spec = load_spec(spec)
+    if spec.eval.oracle is None and (stages is None or stages.oracle is None):
         raise ConfigError("protocols evaluate every step against the oracle model: pass --oracle MODEL_DIR "
                           "(saved oracle results cover only the full forget set)")
-    oracle_model = resolve_oracle(oracle, tokenizer, model)
-    forget = splits.forget or splits.forget_texts
+    if spec.eval.oracle_results:
+        raise ConfigError("protocols score the oracle on every step's folds: give eval.oracle, not oracle_results")
+    s = load_stages(spec, stages)
+    oracle = s.oracle if isinstance(s.oracle, tuple) else (s.oracle, s.tokenizer)
+    resolve_oracle(oracle, s.tokenizer, s.model)
+    forget = s.splits.forget or s.splits.forget_texts
     by_person = None not in {r.get("person") for r in forget}
     folds = fold_keys(forget, n_folds)
-    target = evaluate(model, tokenizer, splits, oracle=(oracle_model, tokenizer), name="target", **eval_kwargs)
-    return oracle_model, by_person, folds, target
+    target = evaluate(s.model, s.tokenizer, s.splits, oracle=oracle, name="target", suite=spec.eval.suite,
+                      batch_size=spec.eval.batch_size)
+    return spec, s, by_person, folds, target
 
 
-def _unlearn(model, tokenizer, splits, method, overrides, unlearn):
-    if unlearn is None:
-        from obliviate.engine import unlearn
-    return unlearn(model, tokenizer, splits.forget, splits.retain, method, overrides)
+def _step(spec, s, step_splits, model, target, out: str, eval_splits=None):
+    """One step: `obliviate.run` on the restricted splits, from `model`, into OUT/<out>."""
+    from obliviate.run import execute
+
+    step_spec = spec.model_copy(update={"out": str(Path(spec.out) / out), "save_model": False})
+    return execute(step_spec, dataclasses.replace(s, splits=step_splits, eval_splits=eval_splits, model=model,
+                                                  target_results=target))
 
 
-def _step(model, tokenizer, step_splits, oracle_model, target, log, oracle_dir, eval_kwargs):
-    cost = dict((log or {}).get("totals") or {})
-    o_cost = oracle_cost(oracle_dir) if oracle_dir is not None else None
-    if o_cost:
-        cost["oracle"] = o_cost
-        if cost.get("wall_time_s") and o_cost.get("wall_time_s"):
-            cost["cost_ratio"] = cost["wall_time_s"] / o_cost["wall_time_s"]
-    return evaluate(model, tokenizer, step_splits, oracle=(oracle_model, tokenizer),
-                    target_results=target, cost=cost, **eval_kwargs)
-
-
-def scalability(model, tokenizer, splits, oracle, sizes=(1, 2, 3, 4), method: str = "npo", overrides=None,
-                unlearn=None, **eval_kwargs) -> dict:
+def scalability(spec, sizes=(1, 2, 3, 4), stages=None) -> dict:
     """C5: for each size k, unlearn folds 1..k from a fresh copy of the target; evaluate on folds 1..k."""
-    sizes = sorted(set(int(s) for s in sizes))
+    sizes = sorted(set(int(k) for k in sizes))
     if not sizes or sizes[0] < 1:
         raise ConfigError(f"--sizes must be positive integers (numbers of folds): got {sizes}")
-    oracle_model, by_person, folds, target = _prepare(model, tokenizer, splits, oracle, sizes[-1], eval_kwargs)
+    spec, s, by_person, folds, target = _prepare(spec, stages, sizes[-1])
     rows, last = [], None
     for k in sizes:
-        keys = {key for fold in folds[:k] for key in fold}
-        step_splits = restrict(splits, keys, by_person)
-        m, log = _unlearn(copy.deepcopy(model), tokenizer, step_splits, method, overrides, unlearn)
-        last = _step(m, tokenizer, step_splits, oracle_model, target, log, _dir(oracle), eval_kwargs)
+        step_splits = restrict(s.splits, {key for fold in folds[:k] for key in fold}, by_person)
+        _, last = _step(spec, s, step_splits, copy.deepcopy(s.model), target, f"size-{k}")
         rows.append(_row("size", k, last, len(step_splits.forget or step_splits.forget_texts)))
-    return _finish(last, "scalability", method, rows, "size", target)
+    return _finish(last, "scalability", spec.method.name, rows, "size", target)
 
 
-def sustainability(model, tokenizer, splits, oracle, requests: int = 4, method: str = "npo", overrides=None,
-                   unlearn=None, **eval_kwargs) -> dict:
+def sustainability(spec, requests: int = 4, stages=None) -> dict:
     """C6: request i unlearns fold i starting from the model after request i−1; evaluate on folds 1..i."""
     if requests < 1:
         raise ConfigError(f"--requests must be >= 1: got {requests}")
-    oracle_model, by_person, folds, target = _prepare(model, tokenizer, splits, oracle, requests, eval_kwargs)
-    rows, last, current = [], None, copy.deepcopy(model)
+    spec, s, by_person, folds, target = _prepare(spec, stages, requests)
+    rows, last, current = [], None, copy.deepcopy(s.model)
     for i in range(1, requests + 1):
-        current, log = _unlearn(current, tokenizer, restrict(splits, set(folds[i - 1]), by_person), method,
-                                overrides, unlearn)
-        so_far = restrict(splits, {key for fold in folds[:i] for key in fold}, by_person)
-        last = _step(current, tokenizer, so_far, oracle_model, target, log, _dir(oracle), eval_kwargs)
+        request = restrict(s.splits, set(folds[i - 1]), by_person)
+        so_far = restrict(s.splits, {key for fold in folds[:i] for key in fold}, by_person)
+        # unlearn request i only; evaluate on everything asked to be forgotten so far
+        current, last = _step(spec, s, request, current, target, f"request-{i}", eval_splits=so_far)
         rows.append(_row("request", i, last, len(so_far.forget or so_far.forget_texts)))
-    return _finish(last, "sustainability", method, rows, "request", target)
-
-
-def _dir(oracle):
-    return oracle if isinstance(oracle, str) else None
+    return _finish(last, "sustainability", spec.method.name, rows, "request", target)
 
 
 def _finish(last: dict, name: str, method: str, rows: list[dict], label: str, target: dict) -> dict:
