@@ -173,3 +173,19 @@ def test_a_hung_or_dead_worker_is_reported_with_its_stage(case, tmp_path):
     assert ("did not finish within 20 s" if case == "hang" else "died") in str(found["slowpoke"])
     if case == "hang":
         assert found["quick"] == "quick" and demo.pool is None  # the hung worker was ended
+
+
+def test_quiet_restores_the_callers_warnings_and_verbosity():
+    import warnings
+
+    from transformers.utils import logging
+
+    from obliviate.demo.workers import quiet
+
+    before_filters, before_level = list(warnings.filters), logging.get_verbosity()
+    with quiet():
+        assert logging.get_verbosity() == logging.ERROR
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.warn("hidden", UserWarning)
+        assert not seen  # UserWarnings are ignored inside
+    assert list(warnings.filters) == before_filters and logging.get_verbosity() == before_level

@@ -5,6 +5,7 @@ worker runs torch on one thread (`init_worker`) so that `jobs` workers share the
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from pathlib import Path
@@ -15,7 +16,8 @@ SUMMARY_METRICS = ("forget_quality", "model_utility", "privleak", "knowmem_f", "
 
 
 def init_worker(threads: int = 1) -> None:
-    """Per-process setup: torch threads, and no per-file progress bars from transformers (they interleave)."""
+    """Setup of a spawned worker process (the demo's own, not the caller's): torch threads, no per-file progress
+    bars from transformers (they interleave), no UserWarnings (every job would repeat the same ones)."""
     import warnings
 
     import torch
@@ -26,6 +28,27 @@ def init_worker(threads: int = 1) -> None:
     logging.disable_progress_bar()
     logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=UserWarning)
+
+
+@contextlib.contextmanager
+def quiet():
+    """The same quiet for work done in the caller's process, undone on exit: warnings filters and transformers'
+    verbosity and progress bars are put back as they were."""
+    import warnings
+
+    from transformers.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
 
 
 def train_model(job: dict) -> dict:
