@@ -252,3 +252,14 @@ def test_regenerating_replaces_the_folder(tmp_path):
     P.generate(tmp_path / "c", persons=12, holdout=1, seed=0)
     assert not (tmp_path / "c" / "stale.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["c"]
+
+
+def test_the_default_demo_corpus_is_the_recorded_one(tmp_path):
+    """The demo's corpus (150 persons x 4 facts, 15 holdout, seed 0) has the digest recorded in BENCHMARKS.md; a
+    different Faker (pinned in pyproject.toml) or generator would change every cached model and figure."""
+    from obliviate.demo.settings import DemoConfig
+    from obliviate.models.corpus import corpus_digest
+
+    cfg = DemoConfig()
+    P.generate(tmp_path / "c", persons=cfg.persons, facts=cfg.facts, holdout=cfg.n_holdout, seed=cfg.seed)
+    assert corpus_digest(tmp_path / "c") == "e67d9e0a5edc3ee2b548ac63755bc96666cc08dec60292303cf4a6384794dc1c"
