@@ -10,7 +10,7 @@ import pytest
 from obliviate.errors import ConfigError
 from obliviate.eval import cli
 from obliviate.eval.hooks import make_eval_hook
-from obliviate.eval.protocols import fold_keys, restrict, scalability, sustainability
+from obliviate.protocols import fold_keys, restrict, scalability, sustainability
 from obliviate.run import Stages
 
 

@@ -96,7 +96,7 @@ def _protocol(args, model, tokenizer, splits, oracle, extra: dict) -> dict:
     from obliviate.run import Stages
     from obliviate.spec import load_spec
 
-    from .protocols import scalability, sustainability
+    from obliviate.protocols import scalability, sustainability
 
     out = Path(args.out)
     spec = load_spec({"model": args.model, "data": args.data, "forget": args.forget, "retain": args.retain,

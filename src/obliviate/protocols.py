@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 from obliviate.errors import ConfigError
 
-from .suite import evaluate, resolve_oracle
+from .eval.suite import evaluate, resolve_oracle
 
 FOLDED = ("forget", "forget_perturbed", "forget_texts")
 CRITERIA = ("C1", "C2", "C3", "C4")
