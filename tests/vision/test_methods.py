@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from obliviate.errors import ConfigError, ModelError
+from obliviate.errors import ConfigError, DivergenceError, ModelError, ObliviateError
 from obliviate.vision import METHODS, resolve, unlearn
 from obliviate.vision.masks import magnitude_prune, saliency_mask
 from obliviate.vision.methods import distill_kl, random_wrong_labels
@@ -117,3 +117,14 @@ def test_output_size_mismatch(tiny):
     model, forget, retain = tiny
     with pytest.raises(ModelError, match="output size 3 does not match the number of classes 10"):
         unlearn(model, forget, retain, "ft", num_classes=10)
+
+
+def test_absurd_lr_raises_divergence_error_before_the_bad_update(tiny):
+    """Ascent at lr 1e9 overflows within a few steps: the one DivergenceError of both tracks, naming the method,
+    the step and the lr; the input model is untouched."""
+    model, forget, retain = tiny
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(DivergenceError, match=r"ga: loss became (nan|-?inf) at step \d+ .*lower lr \(now 1000000000.0\)"):
+        unlearn(model, forget, retain, "ga", lr=1e9, epochs=50)
+    assert issubclass(DivergenceError, ObliviateError)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Subset
 
-from obliviate.errors import ModelError
+from obliviate.errors import DivergenceError
 from obliviate.results import metric
 
 from .data import ClassData, forget_split
@@ -74,7 +74,7 @@ def run_scenario(data: ClassData, exp: Experiment, scenario: str, seed: int, ori
         start = time.perf_counter()
         try:
             new, log = unlearn(original, forget, retain, name, seed=run_seed, **extra, **exp.overrides_for(name))
-        except ModelError as e:  # a diverged method is a result (metrics null, the error kept), not a crash
+        except DivergenceError as e:  # a diverged method is a result (metrics null, the error kept), not a crash
             say(f"  [{scenario} seed {seed}] {name:12s} FAILED: {e}")
             nan = dict.fromkeys((*GAP_METRICS, "avg_gap", *(["TA_forgotten_class"] if fc is not None else [])),
                                 math.nan)

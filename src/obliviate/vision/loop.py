@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from obliviate.errors import DataError, ModelError
+from obliviate.errors import DataError, DivergenceError, ModelError
 from obliviate.results import peak_memory_mb
 
 from . import masks
@@ -82,8 +82,8 @@ def run(model: nn.Module, method, ctx: Context, mask: masks.Mask | None) -> dict
                 check_labels(y, ctx.num_classes, where=f"{split} labels")
                 loss = loss_fn(model(x), x, y, ctx) + method.penalty(model, steps / total)
                 if not torch.isfinite(loss):
-                    raise ModelError(f"{method.name}: loss became {loss.item()} at step {steps} (epoch {epoch}, "
-                                     f"{split}); lower lr (now {r.lr})")
+                    raise DivergenceError(f"{method.name}: loss became {loss.item()} at step {steps} (epoch "
+                                          f"{epoch}, {split}); lower lr (now {r.lr})")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if mask:
