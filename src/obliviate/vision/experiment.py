@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import Subset
 
 from obliviate.errors import DivergenceError
-from obliviate.results import metric
+from obliviate.results import cost_ratio, metric
 
 from .data import ClassData, forget_split
 from .loop import fit, unlearn
@@ -124,5 +124,5 @@ def aggregate_cost(costs: list[dict]) -> dict[str, Any]:
     out["peak_memory_mb"] = max(c.get("peak_memory_mb") or 0.0 for c in costs)
     if "oracle" in costs[0]:
         out["oracle"] = aggregate_cost([c["oracle"] for c in costs])
-        out["cost_ratio"] = out["wall_time_s"] / out["oracle"]["wall_time_s"]
+        out["cost_ratio"] = cost_ratio(out["wall_time_s"], out["oracle"]["wall_time_s"])
     return out
