@@ -10,9 +10,9 @@ def test_llm_entries_match_the_registered_dataclasses():
     from obliviate import methods
     from obliviate.config import to_dict
 
-    assert list(catalog.METHODS["llm"]) == methods.available()
+    assert list(catalog.METHODS["llm"]) == methods.available("llm")
     for name, info in catalog.METHODS["llm"].items():
-        cls = methods.get(name)
+        cls = methods.get(name, track="llm")
         assert (info.track, info.summary, info.paper) == ("llm", cls.summary, cls.paper), name
         # same fields, same order, same defaults (the listing prints them in this order)
         assert list(info.defaults().items()) == list(to_dict(cls()).items()), name

@@ -16,19 +16,19 @@ SHIPPED = sorted((CONFIG_ROOT / "persons").glob("*.yaml")) + sorted((CONFIG_ROOT
 
 
 def test_every_method_has_demo_defaults():
-    assert {p.stem for p in (CONFIG_ROOT / "persons").glob("*.yaml")} == set(available())
+    assert {p.stem for p in (CONFIG_ROOT / "persons").glob("*.yaml")} == set(available("llm"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_yaml_resolves(path):
-    assert path.stem in available(), f"{path}: no method named {path.stem!r}"
+    assert path.stem in available("llm"), f"{path}: no method named {path.stem!r}"
     data = load_yaml(path)
     assert data, f"{path}: empty"
     assert all(k.split(".")[0] in ("method", "train", "engine") for k in data), sorted(data)
     resolve(path.stem, {k: str(v) for k, v in data.items()})
 
 
-@pytest.mark.parametrize("method", available())
+@pytest.mark.parametrize("method", available("llm"))
 @pytest.mark.parametrize("quick", [False, True])
 def test_layered_overrides_resolve(method, quick):
     """The quick layer on top of the persons defaults is what --quick runs; both must be valid together."""
