@@ -19,13 +19,13 @@ def test_llm_entries_match_the_registered_dataclasses():
 
 
 def test_vision_entries_match_the_registered_dataclasses():
-    from obliviate.vision.methods import DESCRIPTIONS, METHODS
+    from obliviate.methods import available, describe
 
-    assert list(catalog.METHODS["vision"]) == list(METHODS)
+    assert list(catalog.METHODS["vision"]) == available("vision")
     for name, info in catalog.METHODS["vision"].items():
-        assert (info.track, info.summary) == ("vision", DESCRIPTIONS[name]), name
-        described = METHODS[name]().describe()
-        assert list({"method": name, **info.defaults()}.items()) == list(described.items()), name
+        described = describe(name, track="vision")
+        assert (info.track, info.summary) == ("vision", described["summary"]), name
+        assert list(info.defaults().items()) == list(described["defaults"].items()), name
 
 
 @pytest.mark.parametrize("track", ["llm", "vision"])

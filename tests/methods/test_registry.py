@@ -63,3 +63,38 @@ def test_every_lookup_names_a_known_track():
         get("npo", track="text")
     with pytest.raises(ConfigError, match="track 'text': unknown"):
         register("x", track="text")
+
+
+def test_one_name_two_tracks_two_methods():
+    """`ga` is gradient ascent on answer NLL (llm) and on cross-entropy (vision): two classes, found by track."""
+    llm, vision = get("ga", track="llm"), get("ga", track="vision")
+    assert llm is not vision and (llm.track, vision.track) == ("llm", "vision")
+    assert hasattr(llm, "loss") and hasattr(vision, "phases")
+    assert describe("ga", track="vision")["defaults"]["lr"] == 1e-2 and "lr" not in describe("ga", track="llm")
+
+
+def test_unknown_name_lists_that_tracks_methods_and_where_else_it_exists():
+    with pytest.raises(ConfigError, match=r"^method 'salun': unknown llm method \('salun' is a vision method\); "
+                                          r"available: ga, grad_diff, idk_dpo, npo, rmu, simnpo, task_vector, "
+                                          r"undial$"):
+        get("salun", track="llm")
+    with pytest.raises(ConfigError, match=r"^method 'sallun': unknown vision method; available: retrain, ft, ga, "
+                                          r"rl, l1_sparse, salun, scrub, prune_first$"):
+        build("sallun", track="vision")
+
+
+def test_what_a_class_must_have_depends_on_its_track():
+    """An LLM method (a loss, no SGD settings or phases) cannot register as a vision method, nor the reverse."""
+    with pytest.raises(TypeError, match="vision method 'npo_again': .* has no 'phases', 'lr', 'epochs'"):
+        register("npo_again", track="vision")(get("npo", track="llm"))
+    with pytest.raises(TypeError, match="llm method 'salun_again': .* has no 'needs', 'loss'"):
+        register("salun_again", track="llm")(get("salun", track="vision"))
+    with pytest.raises(ValueError, match="vision method 'ga': already registered by GradientAscent"):
+        register("ga", track="vision")(get("ga", track="vision"))
+
+
+@pytest.mark.parametrize("track", ["llm", "vision"])
+def test_methods_compose_instead_of_inheriting(track):
+    """STYLE 4: every method class is a plain frozen dataclass (its only base is object)."""
+    for name in available(track):
+        assert get(name, track=track).__bases__ == (object,), f"{track}/{name}"

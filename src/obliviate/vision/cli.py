@@ -34,16 +34,17 @@ def register(subparsers) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import torch
 
+    from obliviate.methods import available
+
     from .data import load
     from .demo import demo
-    from .methods import METHODS
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds: must be >= 1, got {args.seeds}")
     methods = tuple(s.strip() for s in args.methods.split(",") if s.strip()) if args.methods else None
-    unknown = sorted(set(methods or ()) - set(METHODS))
+    unknown = sorted(set(methods or ()) - set(available("vision")))
     if unknown:
-        raise ConfigError(f"--methods: unknown {unknown}; valid: {', '.join(METHODS)}")
+        raise ConfigError(f"--methods: unknown {unknown}; valid: {', '.join(available('vision'))}")
     torch.set_num_threads(args.threads)
     kw = {"train_limit": args.train_limit} if args.data == "fashion-mnist" and args.train_limit else {}
     data = load(args.data, args.path, args.label, **kw)

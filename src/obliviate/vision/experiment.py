@@ -16,11 +16,11 @@ import numpy as np
 from torch.utils.data import Subset
 
 from obliviate.errors import DivergenceError
+from obliviate.methods.registry import available
 from obliviate.results import cost_ratio, metric
 
 from .data import ClassData, forget_split
 from .loop import fit, unlearn
-from .methods import METHODS
 from .metrics import GAP_METRICS, evaluate
 from .metrics import cost as run_cost
 from .models import build_model
@@ -36,7 +36,7 @@ class Experiment:
 
     seeds: tuple[int, ...] = (0, 1, 2)
     scenarios: tuple[str, ...] = SCENARIOS
-    methods: tuple[str, ...] = tuple(METHODS)
+    methods: tuple[str, ...] = tuple(available("vision"))
     fraction: float = 0.1
     forget_class: int = 0
     train_epochs: int = 30
