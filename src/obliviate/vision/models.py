@@ -76,10 +76,3 @@ def output_size(model: nn.Module, example: torch.Tensor) -> int:
         raise ModelError(f"classifier must return logits of shape (B, num_classes), got "
                          f"{getattr(out, 'shape', type(out).__name__)}")
     return int(out.shape[1])
-
-
-def check_output_size(model: nn.Module, example: torch.Tensor, num_classes: int) -> None:
-    got = output_size(model, example)
-    if got != num_classes:
-        raise ModelError(f"model output size {got} does not match the number of classes {num_classes} "
-                         f"(rule: last layer width == num_classes)")
