@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     d.add_argument("--train-limit", type=int, help="Fashion-MNIST: stratified subsample of the training set")
     d.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     d.set_defaults(func=_demo)
-    m = sub.add_parser("methods", help="list the classifier methods and their defaults")
+    m = sub.add_parser("methods", help="list the classifier methods (= obliviate methods --track vision)")
     m.set_defaults(func=_methods)
 
 
@@ -56,9 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _methods(args: argparse.Namespace) -> int:
-    from obliviate.catalog import METHODS  # static: listing the methods imports no torch
+    from obliviate.catalog import listing, table  # static: listing the methods imports no torch
 
-    for name, info in METHODS["vision"].items():
-        print(f"{name:12s} {info.summary}")
-        print(f"{'':12s} defaults: {({'method': name, **info.defaults()})}")
+    print(table(listing("vision")))  # = obliviate methods --track vision
     return 0
