@@ -12,11 +12,11 @@ importing torch.
 from obliviate._lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(["ClassData", "forget_split", "load", "load_csv", "load_digits", "load_fashion_mnist",
-                     "read_idx"], ".data"),
-    "unlearn": ".loop",
+    **dict.fromkeys(["ClassData", "ForgetSpec", "forget_split", "load", "load_csv", "load_digits",
+                     "load_fashion_mnist", "read_idx"], ".data"),
+    **dict.fromkeys(["fit", "unlearn"], ".loop"),
     **dict.fromkeys(["evaluate", "scores"], ".metrics"),
-    **dict.fromkeys(["MLP", "SmallCNN", "build_model"], ".models"),
+    **dict.fromkeys(["MLP", "SmallCNN", "build_model", "load_model", "save_model"], ".models"),
 }
 __all__ = sorted(_EXPORTS)
 lazy_exports(__name__, _EXPORTS)
