@@ -6,26 +6,17 @@ import pytest
 from obliviate import catalog
 
 
-def test_llm_entries_match_the_registered_dataclasses():
-    from obliviate import methods
-    from obliviate.config import to_dict
+@pytest.mark.parametrize("track", ["llm", "vision"])
+def test_entries_match_the_registered_dataclasses(track):
+    from obliviate.methods import TRACKS, available, describe
 
-    assert list(catalog.METHODS["llm"]) == methods.available()
-    for name, info in catalog.METHODS["llm"].items():
-        cls = methods.get(name)
-        assert (info.track, info.summary, info.paper) == ("llm", cls.summary, cls.paper), name
+    assert list(catalog.METHODS) == list(TRACKS)
+    assert list(catalog.METHODS[track]) == available(track)  # the listing order too
+    for name, info in catalog.METHODS[track].items():
+        described = describe(name, track=track)
+        assert (info.track, info.summary, info.paper) == (track, described["summary"], described["paper"]), name
         # same fields, same order, same defaults (the listing prints them in this order)
-        assert list(info.defaults().items()) == list(to_dict(cls()).items()), name
-
-
-def test_vision_entries_match_the_registered_dataclasses():
-    from obliviate.vision.methods import DESCRIPTIONS, METHODS
-
-    assert list(catalog.METHODS["vision"]) == list(METHODS)
-    for name, info in catalog.METHODS["vision"].items():
-        assert (info.track, info.summary) == ("vision", DESCRIPTIONS[name]), name
-        described = METHODS[name]().describe()
-        assert list({"method": name, **info.defaults()}.items()) == list(described.items()), name
+        assert list(info.defaults().items()) == list(described["defaults"].items()), name
 
 
 @pytest.mark.parametrize("track", ["llm", "vision"])
@@ -50,3 +41,22 @@ def test_context_is_the_presets():
 
     default = inspect.signature(preset_config).parameters["max_positions"].default
     assert default == catalog.CONTEXT_TOKENS
+
+
+def test_methods_command_lists_every_track(capsys):
+    """`obliviate methods --json`: every method of every track, each with summary, paper and help per parameter;
+    `--track` and `obliviate vision methods` filter."""
+    import json
+
+    from obliviate.cli import main
+
+    assert main(["methods", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["track"], r["name"]) for r in rows] == [(t, n) for t in catalog.METHODS for n in catalog.METHODS[t]]
+    assert {("llm", "ga"), ("vision", "ga"), ("vision", "salun")} <= {(r["track"], r["name"]) for r in rows}
+    assert all(r["paper"] and set(r["help"]) == set(r["defaults"]) for r in rows)
+    assert main(["methods", "--track", "vision"]) == 0
+    text = capsys.readouterr().out
+    assert main(["vision", "methods"]) == 0
+    assert capsys.readouterr().out == text and "[llm]" not in text
+    assert "salun        [vision] random labels" in text and "ratio=0.5" in text and "Fan et al., 2024" in text

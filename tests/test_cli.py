@@ -67,7 +67,8 @@ COMMANDS = command_paths(build_parser())
 
 def test_every_subcommand_is_found():
     assert {("demo",), ("data", "persons"), ("data", "check"), ("train",), ("unlearn",), ("methods",), ("eval",),
-            ("report",), ("vision", "demo"), ("vision", "methods")} <= set(COMMANDS)
+            ("report",), ("vision", "demo"), ("vision", "methods"), ("vision", "train"), ("vision", "unlearn"),
+            ("vision", "eval")} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)

@@ -19,11 +19,12 @@ PLACEHOLDERS = {"model": "models/target", "data": "corpus", "out": "runs/x"}
 
 
 def test_every_method_has_demo_defaults():
-    assert {p.stem for p in (CONFIG_ROOT / "persons").glob("*.yaml")} == set(available())
+    assert {p.stem for p in (CONFIG_ROOT / "persons").glob("*.yaml")} == set(available("llm"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_fragment_is_a_typed_spec_section(path):
+    assert path.stem in available("llm"), f"{path}: no method named {path.stem!r}"
     data = load_yaml(path)
     assert data and set(data) <= {"method", "train", "engine"}, sorted(data)
     if path.parent.name == "persons":
@@ -32,7 +33,7 @@ def test_shipped_fragment_is_a_typed_spec_section(path):
     load_spec({**PLACEHOLDERS, "method": path.stem} | data)
 
 
-@pytest.mark.parametrize("method", available())
+@pytest.mark.parametrize("method", available("llm"))
 @pytest.mark.parametrize("quick", [False, True])
 def test_layered_fragments_resolve(method, quick):
     """The quick layer on top of the persons defaults is what --quick runs; both must be valid together, and
@@ -74,4 +75,4 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_specs_validate(path):
     spec = load_spec(path)
-    assert spec.method.name in available() and spec.out
+    assert spec.method.name in available("llm") and spec.out

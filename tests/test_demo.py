@@ -33,7 +33,7 @@ def test_quick_demo_cold_then_cached(tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "target: trained" in printed and "oracle: trained" in printed
-    for method in available():
+    for method in available("llm"):
         results = json.loads((out / method / "results.json").read_text())
         assert results["name"] == method
         for name in ("forget_quality", "model_utility"):
@@ -47,7 +47,7 @@ def test_quick_demo_cold_then_cached(tmp_path, capsys, monkeypatch):
     assert (out / "report.html").stat().st_size > 10_000
     assert "oracle band" in printed and "total wall time" in printed
     table = printed[printed.index("oracle band"):]
-    assert all(m in printed for m in available()) and "FAILED" not in table
+    assert all(m in printed for m in available("llm")) and "FAILED" not in table
 
     # Warm cache, in 2 worker processes, one method broken on purpose (a bad key in its config), one fine.
     import obliviate.demo.pipeline as pipeline
@@ -99,7 +99,7 @@ def test_table_shows_numbers_and_failures():
 
 
 def test_select_methods():
-    assert select_methods(()) == available()
+    assert select_methods(()) == available("llm")
     assert select_methods(["rmu", "npo", "rmu"]) == ["rmu", "npo"]
     with pytest.raises(ConfigError, match="nope"):
         select_methods(["npo", "nope"])

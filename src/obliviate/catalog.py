@@ -1,9 +1,10 @@
 """What the command line can say without importing torch: each method's name, track, summary, paper and
 hyper-parameters (default and meaning), and the context length of the preset models.
 
-`obliviate methods` and `obliviate vision methods` print from here. tests/test_catalog.py checks every entry against
-the registered dataclasses (names, summary, paper, field names and defaults), so an entry cannot drift from its method:
-change a method, and that test fails until this file says the same.
+`obliviate methods` (every track) and `obliviate vision methods` print from here (`listing`, `table`).
+tests/test_catalog.py checks every entry against the registered dataclasses (names in listing order, summary, paper,
+field names and defaults), so an entry cannot drift from its method: change a method, and that test fails until this
+file says the same.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Param:
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    track: str  # "llm" or "vision"
+    track: str  # "llm" or "vision" (obliviate.methods.registry.TRACKS)
     summary: str
     paper: str | None
     params: tuple[Param, ...]
@@ -90,38 +91,61 @@ LLM = (
 # --------------------------------------------------------------------------- vision track (obliviate.vision.methods)
 
 def _sgd(*extra: Param, lr: float = 0.01, epochs: int = 10, schedule: str = "constant") -> tuple[Param, ...]:
-    """The SGD recipe every classifier method carries (vision.methods.Recipe), then the method's own fields."""
+    """The SGD settings every classifier method carries as its first fields, then the method's own fields."""
     return (Param("lr", lr, "SGD learning rate"), Param("epochs", epochs, "passes over the splits the method walks"),
             Param("batch_size", 64, "batch size"), Param("momentum", 0.9, "SGD momentum"),
             Param("weight_decay", 5e-4, "SGD weight decay"),
             Param("schedule", schedule, "constant lr, or cosine decay to 0 over all steps"), *extra)
 
 
-def _vision(name: str, summary: str, params: tuple[Param, ...]) -> MethodInfo:
-    return MethodInfo(name, "vision", summary, None, params)
-
-
-_FT = _vision("ft", "fine-tune on retain: catastrophic forgetting", _sgd())
+_JIA = "Jia et al., 2023, Model Sparsity Can Simplify Machine Unlearning (arXiv:2304.04934)"
+_FT = MethodInfo("ft", "vision", "fine-tune on retain: catastrophic forgetting",
+                 "Warnecke et al., 2023, Machine Unlearning of Features and Labels (arXiv:2108.11577)", _sgd())
 
 VISION = (
-    _vision("retrain", "train from scratch on retain only (the oracle)",
-            _sgd(lr=0.05, epochs=30, schedule="cosine")),
+    MethodInfo("retrain", "vision", "train from scratch on retain only (the oracle)",
+               "exact unlearning by retraining; Cao & Yang, 2015, Towards Making Systems Forget with Machine "
+               "Unlearning (IEEE S&P)", _sgd(lr=0.05, epochs=30, schedule="cosine")),
     _FT,
-    _vision("ga", "gradient ascent on the forget set", _sgd(epochs=5)),
-    _vision("rl", "relabel the forget set with random wrong labels, then a retain pass, every epoch", _sgd()),
-    _vision("l1_sparse", "fine-tune on retain with an L1 penalty decaying linearly to 0",
-            _sgd(Param("alpha", 5e-3, "L1 weight α at the start (decays linearly to 0)"))),
-    _vision("salun", "random labels with only the most forget-salient half of the weights trainable",
-            _sgd(Param("ratio", 0.5, "fraction of the weights (most forget-salient) that may move"), lr=0.013)),
-    _vision("scrub", "teacher-student: push away from the original on forget, stay close on retain",
-            _sgd(Param("max_epochs", 3, "first epochs that also push away from the teacher on forget"),
-                 Param("gamma", 0.99, "weight of cross-entropy on retain"),
-                 Param("alpha", 1e-3, "weight of KL to the teacher on retain"),
-                 Param("temperature", 4.0, "distillation temperature T"), lr=5e-3, epochs=5)),
-    _vision("prune_first", "global magnitude pruning, then any other method with the pruning mask kept fixed",
-            (Param("sparsity", 0.5, "fraction of all weights pruned to 0 (global L1 magnitude)"),
-             Param("inner", {"method": "ft", **_FT.defaults()},
-                   "the method run after pruning (a name; its keys as inner.KEY)"))),
+    MethodInfo("ga", "vision", "gradient ascent on the forget set",
+               "Thudi et al., 2022, Unrolling SGD: Understanding Factors Influencing Machine Unlearning "
+               "(arXiv:2109.13398)", _sgd(epochs=5)),
+    MethodInfo("rl", "vision", "relabel the forget set with random wrong labels, then a retain pass, every epoch",
+               "Graves et al., 2021, Amnesiac Machine Learning (arXiv:2010.10981)", _sgd()),
+    MethodInfo("l1_sparse", "vision", "fine-tune on retain with an L1 penalty decaying linearly to 0", _JIA,
+               _sgd(Param("alpha", 5e-3, "L1 weight α at the start (decays linearly to 0)"))),
+    MethodInfo("salun", "vision", "random labels with only the most forget-salient half of the weights trainable",
+               "Fan et al., 2024, SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency "
+               "(arXiv:2310.12508)",
+               _sgd(Param("ratio", 0.5, "fraction of the weights (most forget-salient) that may move"), lr=0.013)),
+    MethodInfo("scrub", "vision", "teacher-student: push away from the original on forget, stay close on retain",
+               "Kurmanji et al., 2023, Towards Unbounded Machine Unlearning (arXiv:2302.09880)",
+               _sgd(Param("max_epochs", 3, "first epochs that also push away from the teacher on forget"),
+                    Param("gamma", 0.99, "weight of cross-entropy on retain"),
+                    Param("alpha", 1e-3, "weight of KL to the teacher on retain"),
+                    Param("temperature", 4.0, "distillation temperature T"), lr=5e-3, epochs=5)),
+    MethodInfo("prune_first", "vision",
+               "global magnitude pruning, then any other method with the pruning mask kept fixed", _JIA,
+               (Param("sparsity", 0.5, "fraction of all weights pruned to 0 (global L1 magnitude)"),
+                Param("inner", {"method": "ft", **_FT.defaults()},
+                      "the method run after pruning, with its SGD settings (a name; its keys as inner.KEY)"))),
 )
 
 METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION}}
+
+
+def listing(track: str | None = None) -> list[dict[str, Any]]:
+    """`describe()` of every method of `track` (every track when None), tracks in order, methods in listing order."""
+    tracks = [track] if track else list(METHODS)
+    return [info.describe() for t in tracks for info in METHODS[t].values()]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The text listing: per method its name, track and summary, its paper, then one line per hyper-parameter."""
+    lines = []
+    for r in rows:
+        lines += [f"{r['name']:<12} [{r['track']}] {r['summary']}", f"{'':<12} paper: {r['paper']}"]
+        for k, v in r["defaults"].items():
+            shown = v["method"] if isinstance(v, dict) else v  # a method inside a method (prune_first's inner)
+            lines.append(f"{'':<12} {f'{k}={shown!r}':<26} {r['help'][k]}")
+    return "\n".join(lines)

@@ -29,3 +29,9 @@ class DataError(ObliviateError):
 
 class ModelError(ObliviateError):
     """A model, tokenizer or adapter that cannot be used as asked."""
+
+
+class DivergenceError(ObliviateError):
+    """Training diverged: the loss became non-finite (or, LLM track, the retain NLL passed its ceiling). Both tracks'
+    loops raise it before the bad update; the message names the step and the value (LLM: and the last good
+    checkpoint, which is kept)."""

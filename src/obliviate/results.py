@@ -72,13 +72,6 @@ def scalar(value: float, **extra: Any) -> dict[str, Any]:
     return entry
 
 
-def cost_ratio(unlearn_s: float | None, retrain_s: float | None) -> float | None:
-    """Unlearning wall time / retraining (oracle) wall time; None when either is unknown or retraining took 0 s."""
-    if unlearn_s is None or not retrain_s:
-        return None
-    return float(unlearn_s) / float(retrain_s)
-
-
 def _version(pkg: str) -> str | None:
     try:
         return metadata.version(pkg)
@@ -114,6 +107,15 @@ def peak_memory_mb(device=None) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
+
+
+def cost_ratio(unlearn_s: float | None, retrain_s: float | None) -> float | None:
+    """Unlearning wall time / retraining (oracle) wall time: results.json's `cost.cost_ratio`, for every track.
+    None when either time is unknown (None, NaN) or the retraining time is not positive: never a division by 0."""
+    if unlearn_s is None or retrain_s is None or not math.isfinite(unlearn_s) or not math.isfinite(retrain_s) \
+            or retrain_s <= 0:
+        return None
+    return unlearn_s / retrain_s
 
 
 def _clean(obj: Any) -> Any:

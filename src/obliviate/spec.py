@@ -128,7 +128,7 @@ def _collect(errors: list[dict], prefix: tuple, model: type[BaseModel] | None, v
     if model is None:
         from .methods import available
 
-        errors.append({"loc": (*prefix, "name"), "msg": f"unknown method; available: {', '.join(available())}",
+        errors.append({"loc": (*prefix, "name"), "msg": f"unknown method; available: {', '.join(available('llm'))}",
                        "input": name, "type": "value_error"})
         return
     try:
@@ -149,7 +149,7 @@ def dataclass_model(cls: type) -> type[BaseModel]:
 def method_model(name: str) -> type[BaseModel] | None:
     from .methods import available, get
 
-    return dataclass_model(get(name)) if name in available() else None
+    return dataclass_model(get(name, track="llm")) if name in available("llm") else None
 
 
 # -- loading -----------------------------------------------------------------------------------------------------

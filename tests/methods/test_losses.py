@@ -32,14 +32,14 @@ def test_side_stats_reductions():
 
 def test_ga():
     """L = −γ·NLL = −3.5/3 with γ = 1 and no retain term."""
-    total, terms = build("ga").loss(forget_stats(), None)
+    total, terms = build("ga", track="llm").loss(forget_stats(), None)
     assert_close(total, torch.tensor(-3.5 / 3))
     assert set(terms) == {"forget"}
 
 
 def test_grad_diff_nll():
     """L = −3.5/3 + 1·0.3 (retain NLL of (−0.2, −0.4) = 0.3)."""
-    total, terms = build("grad_diff").loss(forget_stats(), retain_stats())
+    total, terms = build("grad_diff", track="llm").loss(forget_stats(), retain_stats())
     assert_close(total, torch.tensor(-3.5 / 3 + 0.3))
     assert_close(terms["retain"], torch.tensor(0.3))
 
@@ -50,29 +50,30 @@ def test_npo():
     With retain nll (α = 0.5): + 0.5·0.3."""
     f = forget_stats(ref_seq_logp=torch.tensor([-3.0, -1.5]))
     expected = 10 * (math.log(2) + math.log(1 + math.exp(0.1)))
-    total, terms = build("npo", {"retain": "none"}).loss(f, None)
+    total, terms = build("npo", {"retain": "none"}, track="llm").loss(f, None)
     assert_close(total, torch.tensor(expected))
-    total, _ = build("npo", {"alpha": 0.5}).loss(f, retain_stats())
+    total, _ = build("npo", {"alpha": 0.5}, track="llm").loss(f, retain_stats())
     assert_close(total, torch.tensor(expected + 0.15))
 
 
 def test_npo_equals_its_definition():
     """(2/β)·log(1 + (π/π_ref)^β) at π/π_ref = e² and β = 0.5: 4·ln(1 + e) = 5.2530."""
     f = SideStats(logp=torch.tensor([[0.0]]), mask=torch.tensor([[True]]), ref_seq_logp=torch.tensor([-2.0]))
-    total, _ = build("npo", {"beta": 0.5, "retain": "none"}).loss(f, None)
+    total, _ = build("npo", {"beta": 0.5, "retain": "none"}, track="llm").loss(f, None)
     assert_close(total, torch.tensor(4 * math.log(1 + math.e)))
 
 
 def test_simnpo():
     """avg_nll = (3/2, 0.5/1) = (1.5, 0.5); β = 2, δ = 0.5 → β·(avg − δ) = (2, 0);
     −(2/β)·mean logσ(·) = mean(softplus(−2), softplus(0)) = (0.126928 + 0.693147)/2 = 0.410038; γ = 1."""
-    total, _ = build("simnpo", {"beta": 2, "delta": 0.5, "gamma": 1, "retain": "none"}).loss(forget_stats(), None)
+    simnpo = build("simnpo", {"beta": 2, "delta": 0.5, "gamma": 1, "retain": "none"}, track="llm")
+    total, _ = simnpo.loss(forget_stats(), None)
     assert_close(total, torch.tensor((math.log(1 + math.exp(-2)) + math.log(2)) / 2))
 
 
 def test_simnpo_default_gamma_scales():
     """Same numbers with γ = 0.125 and retain nll (α = 1): 0.125·0.410038 + 0.3."""
-    total, _ = build("simnpo", {"beta": 2, "delta": 0.5}).loss(forget_stats(), retain_stats())
+    total, _ = build("simnpo", {"beta": 2, "delta": 0.5}, track="llm").loss(forget_stats(), retain_stats())
     assert_close(total, torch.tensor(0.125 * (math.log(1 + math.exp(-2)) + math.log(2)) / 2 + 0.3))
 
 
@@ -82,14 +83,14 @@ def test_idk_dpo():
     alt = SideStats(logp=torch.tensor([[-1.0], [-2.0]]), mask=torch.ones(2, 1, dtype=torch.bool),
                     ref_seq_logp=torch.tensor([-2.0, -2.0]))
     f = forget_stats(ref_seq_logp=torch.tensor([-3.0, -1.5]), alt=alt)
-    total, _ = build("idk_dpo", {"beta": 1, "retain": "none"}).loss(f, None)
+    total, _ = build("idk_dpo", {"beta": 1, "retain": "none"}, track="llm").loss(f, None)
     assert_close(total, torch.tensor(math.log(1 + math.exp(-1)) + math.log(1 + math.exp(1))))
 
 
 def test_idk_answers_are_ours_and_deterministic():
     from obliviate.methods.idk_dpo import idk_answers
 
-    m = build("idk_dpo")
+    m = build("idk_dpo", track="llm")
     assert len(idk_answers()) >= 10 and all(a.strip() for a in idk_answers())
     assert m.alternative_answer({}, 3) == m.alternative_answer({}, 3)
     assert len({m.alternative_answer({}, i) for i in range(50)}) > 3
@@ -115,7 +116,7 @@ def test_undial():
     logits = torch.tensor([[[0.0, 0.0], [math.log(3), 0.0]]])
     f = SideStats(logp=torch.zeros(1, 2), mask=torch.ones(1, 2, dtype=torch.bool), logits=logits,
                   ref_logits=torch.zeros(1, 2, 2), targets=torch.zeros(1, 2, dtype=torch.long))
-    total, _ = build("undial", {"beta": math.log(3)}).loss(f, None)
+    total, _ = build("undial", {"beta": math.log(3)}, track="llm").loss(f, None)
     ce2 = -(0.25 * math.log(0.75) + 0.75 * math.log(0.25))
     assert_close(total, torch.tensor((math.log(2) + ce2) / 2))
 
@@ -147,9 +148,9 @@ def test_rmu_trainable_names():
 def test_task_vector_finalize():
     """θ = 1, θ_ft = 2, s = 5: θ − s·(θ_ft − θ) = 1 − 5 = −4."""
     p = torch.nn.Parameter(torch.full((2,), 2.0))
-    build("task_vector").finalize([("w", p)], {"w": torch.ones(2)})
+    build("task_vector", track="llm").finalize([("w", p)], {"w": torch.ones(2)})
     assert_close(p.data, torch.full((2,), -4.0))
-    total, _ = build("task_vector").loss(forget_stats(), None)
+    total, _ = build("task_vector", track="llm").loss(forget_stats(), None)
     assert_close(total, torch.tensor(3.5 / 3))
 
 
@@ -162,7 +163,7 @@ def test_task_vector_finalize_lora_negates_the_product():
              "base_model.model.model.layers.0.self_attn.q_proj.lora_B.default.weight", "model.norm.weight")
     params = [torch.nn.Parameter(torch.tensor([[v]])) for v in (2.0, 3.0, 2.0)]
     initial = {n: torch.tensor([[v]]) for n, v in zip(names, (1.0, 0.0, 1.0), strict=True)}
-    build("task_vector").finalize(list(zip(names, params, strict=True)), initial)
+    build("task_vector", track="llm").finalize(list(zip(names, params, strict=True)), initial)
     a, b, w = (p.data for p in params)
     assert_close(b @ a, torch.tensor([[-30.0]]))
     assert_close(w, torch.tensor([[-4.0]]))

@@ -8,10 +8,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from obliviate.errors import ConfigError, ModelError
-from obliviate.vision import METHODS, resolve, unlearn
+from obliviate.errors import ConfigError, DivergenceError, ModelError, ObliviateError
+from obliviate.methods import available, build
+from obliviate.vision import unlearn
 from obliviate.vision.masks import magnitude_prune, saliency_mask
 from obliviate.vision.methods import distill_kl, random_wrong_labels
+
+METHODS = available("vision")
 
 FAST = {"epochs": 2, "batch_size": 16}
 
@@ -96,15 +99,16 @@ def test_distill_kl_zero_for_equal_and_known_value():
 
 
 def test_unknown_override_lists_valid_keys():
-    with pytest.raises(ConfigError, match="unknown key.*valid keys: .*lr.*ratio"):
-        resolve("salun", {"learning_rate": 0.1})
-    with pytest.raises(ConfigError, match="unknown classifier method"):
-        resolve("npo", {})
-    with pytest.raises(ConfigError, match="prune_first.inner"):
-        resolve("prune_first", {"inner": "retrain"})
-    with pytest.raises(ConfigError, match=r"prune_first.inner\(ft\).lrr: unknown key"):
-        resolve("prune_first", {"inner.lrr": 1})
-    assert resolve("prune_first", {"inner": "scrub", "inner.lr": "0.5"}).inner.lr == 0.5
+    with pytest.raises(ConfigError, match="method.learning_rate: unknown key.*valid keys: .*lr.*ratio"):
+        build("salun", {"learning_rate": 0.1}, track="vision")
+    with pytest.raises(ConfigError, match="'npo': unknown vision method .*'npo' is a llm method.*available: retrain"):
+        build("npo", {}, track="vision")
+    with pytest.raises(ConfigError, match="method.inner: must be one of"):
+        build("prune_first", {"inner": "retrain"}, track="vision")
+    with pytest.raises(ConfigError, match=r"method.inner\(ft\).lrr: unknown key"):
+        build("prune_first", {"inner.lrr": 1}, track="vision")
+    pruned = build("prune_first", {"inner": "scrub", "inner.lr": "0.5"}, track="vision")
+    assert pruned.inner.lr == pruned.lr == 0.5 and pruned.needs_teacher
 
 
 def test_accepts_dataloaders(tiny):
@@ -117,3 +121,14 @@ def test_output_size_mismatch(tiny):
     model, forget, retain = tiny
     with pytest.raises(ModelError, match="output size 3 does not match the number of classes 10"):
         unlearn(model, forget, retain, "ft", num_classes=10)
+
+
+def test_absurd_lr_raises_divergence_error_before_the_bad_update(tiny):
+    """Ascent at lr 1e9 overflows within a few steps: the one DivergenceError of both tracks, naming the method,
+    the step and the lr; the input model is untouched."""
+    model, forget, retain = tiny
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(DivergenceError, match=r"ga: loss became (nan|-?inf) at step \d+ .*lower lr \(now 1000000000.0\)"):
+        unlearn(model, forget, retain, "ga", lr=1e9, epochs=50)
+    assert issubclass(DivergenceError, ObliviateError)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before, strict=True))

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from obliviate.errors import DataError
+from obliviate.results import cost_ratio
 from obliviate.vision.metrics import accuracy, avg_gap, cost, mia_efficacy, scores, true_class_confidence
 
 
@@ -76,6 +77,18 @@ def test_cost_ratio():
     """2 s of unlearning against 8 s of retraining: cost_ratio = 0.25."""
     c = cost({"wall_time_s": 2.0, "steps": 5, "samples": 50}, {"wall_time_s": 8.0, "steps": 40, "samples": 400})
     assert c["cost_ratio"] == pytest.approx(0.25) and c["oracle"]["steps"] == 40
+    assert cost({"wall_time_s": 2.0, "steps": 5, "samples": 50},
+                {"wall_time_s": 0.0, "steps": 0, "samples": 0})["cost_ratio"] is None
+
+
+@pytest.mark.parametrize("unlearn_s, retrain_s, expected", [
+    (2.0, 8.0, 0.25), (0.0, 8.0, 0.0), (2.0, 0.0, None), (2.0, -1.0, None), (None, 8.0, None), (2.0, None, None),
+    (math.nan, 8.0, None), (2.0, math.inf, None),
+])
+def test_shared_cost_ratio_guards_unknown_and_zero(unlearn_s, retrain_s, expected):
+    """The one cost_ratio of results.json (obliviate.results): a number only when both times are known and the
+    retraining time is positive."""
+    assert cost_ratio(unlearn_s, retrain_s) == expected
 
 
 def test_scores_reject_labels_out_of_range():

@@ -76,7 +76,7 @@ def select_methods(requested: tuple[str, ...] | list[str]) -> list[str]:
     """The requested methods in the given order (every registered one when empty); unknown names are errors."""
     from obliviate.methods import available
 
-    names = list(available())
+    names = list(available("llm"))
     if not requested:
         return names
     unknown = [m for m in requested if m not in names]

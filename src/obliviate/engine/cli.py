@@ -1,4 +1,4 @@
-"""`obliviate unlearn` (run one method on a model and a forget set) and `obliviate methods` (list the methods).
+"""`obliviate unlearn` (run one method on a model and a forget set) and `obliviate methods` (every track's methods).
 
     obliviate unlearn --model models/target --data DIR --forget forget10 --method npo --out runs/npo \\
         --set method.beta=0.2 --set train.epochs=5 [--lora r=8,alpha=16,targets=q_proj,v_proj] [--resume]
@@ -29,8 +29,9 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
-    m = sub.add_parser("methods", help="list the unlearning methods with their paper and defaults")
+    m = sub.add_parser("methods", help="list the unlearning methods of every track: summary, paper, defaults")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    m.add_argument("--track", choices=("llm", "vision"), help="only this track's methods")
     m.set_defaults(func=list_methods)
 
 
@@ -96,14 +97,8 @@ def _done(method: str, log: dict, out) -> None:
 
 
 def list_methods(args) -> int:
-    from obliviate.catalog import METHODS  # static: listing the methods imports no torch
+    from obliviate.catalog import listing, table  # static: listing the methods imports no torch
 
-    rows = [info.describe() for info in METHODS["llm"].values()]
-    if args.json:
-        print(json.dumps(rows, indent=1))
-        return 0
-    for r in rows:
-        defaults = ", ".join(f"{k}={v}" for k, v in r["defaults"].items())
-        print(f"{r['name']:<12} {r['summary']}\n{'':<12} track: {r['track']}; paper: {r['paper']}\n"
-              f"{'':<12} defaults: {defaults}")
+    rows = listing(args.track)
+    print(json.dumps(rows, indent=1) if args.json else table(rows))
     return 0

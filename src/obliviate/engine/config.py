@@ -60,7 +60,7 @@ def resolve(method: str, overrides: dict[str, Any] | None = None):
             run[key] = value
         else:
             raise ConfigError(f"{key}: unknown key; valid keys start with method., train. or engine.")
-    instance = methods.build(method, hp)
+    instance = methods.build(method, hp, track="llm")
     cfg = replace_checked(RunConfig(method=method), run)
     _check(cfg)
     return cfg, instance

@@ -18,7 +18,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from obliviate.errors import ConfigError, DataError, ModelError, ObliviateError
+from obliviate.errors import ConfigError, DataError, DivergenceError, ModelError
 from obliviate.models import check_pair, collate
 from obliviate.results import peak_memory_mb
 
@@ -28,10 +28,6 @@ from .forward import Reference, build_ref_cache, encode_all, side_stats
 from .lora import apply_lora, parse_lora
 from .output import default_eval, save_outputs
 from .sampler import PairingSampler
-
-
-class DivergenceError(ObliviateError):
-    """The loss became non-finite or the retain NLL passed its ceiling; the last good checkpoint is kept."""
 
 
 def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: str = "npo",

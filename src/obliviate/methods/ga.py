@@ -9,7 +9,7 @@ from .retain import RetainKind, combine, retain_needs
 from .stats import Needs, SideStats
 
 
-@register("ga")
+@register("ga", track="llm")
 @dataclass(frozen=True)
 class GradientAscent:
     """L = −γ·mean token NLL(forget) + α·L_retain. Paper default: lr 1e-5, 5–10 epochs, α = 0."""

@@ -9,7 +9,7 @@ from .retain import RetainKind, combine, retain_needs
 from .stats import Needs, SideStats
 
 
-@register("grad_diff")
+@register("grad_diff", track="llm")
 @dataclass(frozen=True)
 class GradDiff:
     """L = −γ·mean token NLL(forget) + α·L_retain. Paper defaults: γ = α = 1, retain `nll`."""

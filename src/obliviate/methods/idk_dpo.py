@@ -26,7 +26,7 @@ def idk_answers() -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
-@register("idk_dpo")
+@register("idk_dpo", track="llm")
 @dataclass(frozen=True)
 class IdkDPO:
     """γ·DPO(idk ≻ true) + α·L_retain. Paper defaults: β = 0.1, γ = α = 1, retain `nll`."""

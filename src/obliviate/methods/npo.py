@@ -21,7 +21,7 @@ def npo_term(seq_logp, ref_seq_logp, beta: float):
     return (2.0 / beta) * F.softplus(beta * log_ratio).mean()
 
 
-@register("npo")
+@register("npo", track="llm")
 @dataclass(frozen=True)
 class NPO:
     """γ·NPO(forget) + α·L_retain. Paper defaults: β = 0.1, γ = α = 1, retain `nll` (NPO+RT), lr 1e-5, 10 epochs."""

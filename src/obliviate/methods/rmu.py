@@ -31,7 +31,7 @@ def hidden_mse(hidden: Tensor, target: Tensor, attention_mask: Tensor) -> Tensor
     return (sq * m).sum() / m.sum().clamp(min=1)
 
 
-@register("rmu")
+@register("rmu", track="llm")
 @dataclass(frozen=True)
 class RMU:
     """Paper defaults (WMDP, Zephyr-7B, 32 layers): ℓ = 7, c = 6.5, α = 1200, lr 5e-5, 150 batches of 4.

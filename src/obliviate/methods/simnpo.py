@@ -14,7 +14,7 @@ from .retain import RetainKind, combine, retain_needs
 from .stats import Needs, SideStats
 
 
-@register("simnpo")
+@register("simnpo", track="llm")
 @dataclass(frozen=True)
 class SimNPO:
     """γ·SimNPO(forget) + α·L_retain. Paper defaults (forget10): β = 4.5, γ = 0.125, α = 1, δ = 0;

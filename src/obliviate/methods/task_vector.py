@@ -21,7 +21,7 @@ from .stats import Needs, SideNeeds, SideStats
 _LORA_A = re.compile(r"\.lora_(?:embedding_)?A\.")  # peft: ...q_proj.lora_A.default.weight
 
 
-@register("task_vector")
+@register("task_vector", track="llm")
 @dataclass(frozen=True)
 class TaskVector:
     """L = mean token NLL(forget) (descent), then θ − s·(θ_ft − θ). Paper default: s = 5 (MUSE scripts)."""

@@ -23,7 +23,7 @@ def undial_term(logits, ref_logits, targets, mask, beta: float):
     return masked_mean(ce, mask)
 
 
-@register("undial")
+@register("undial", track="llm")
 @dataclass(frozen=True)
 class Undial:
     """γ·UNDIAL(forget) + α·L_retain. Paper default: β = 10; no retain term."""

@@ -50,6 +50,11 @@ class ClassData:
     def test(self) -> TensorDataset:
         return TensorDataset(self.x_test, self.y_test)
 
+    def describe(self) -> dict:
+        """What results.json records about the data (config.data)."""
+        return {"name": self.name, "train": len(self.y_train), "test": len(self.y_test), "classes": list(self.classes),
+                "input_shape": list(self.input_shape)}
+
 
 def check_labels(y: torch.Tensor, num_classes: int, where: str = "labels") -> None:
     """Labels must be integers in [0, num_classes): raise a DataError naming the first one that is not."""
@@ -179,6 +184,39 @@ def load(kind: str, path: str | Path | None = None, label: str | None = None, **
             raise DataError("--data csv needs --path FILE and --label COLUMN", field="data", value=kind)
         return load_csv(path, label)
     raise DataError("unknown dataset", field="data", rule="digits | fashion-mnist | csv", value=kind)
+
+
+@dataclass(frozen=True)
+class ForgetSpec:
+    """A forget set as the command line names it (`--forget`): `random:FRACTION[:SEED]`, a seeded uniform draw of
+    that fraction of the training samples (seed 0 unless given), or `class:K`, every training sample of class K.
+    The spec, not a file, is what train (oracle), unlearn and eval share, so `str(spec)` is recorded in run.json."""
+
+    scenario: str  # random | class
+    fraction: float = 0.1
+    forget_class: int = 0
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> ForgetSpec:
+        kind, _, rest = str(text).partition(":")
+        parts = rest.split(":") if rest else []
+        try:
+            if kind == "random" and 1 <= len(parts) <= 2:
+                return cls("random", fraction=float(parts[0]), seed=int(parts[1]) if len(parts) == 2 else 0)
+            if kind == "class" and len(parts) == 1:
+                return cls("class", forget_class=int(parts[0]))
+        except ValueError:
+            pass
+        raise DataError("bad forget set: expected random:FRACTION[:SEED] or class:K", field="forget",
+                        rule="random:FRACTION[:SEED] | class:K", value=text)
+
+    def __str__(self) -> str:
+        return f"random:{self.fraction:g}:{self.seed}" if self.scenario == "random" else f"class:{self.forget_class}"
+
+    def split(self, data: ClassData) -> tuple[torch.Tensor, torch.Tensor]:
+        """(forget_idx, retain_idx) into `data`'s training set."""
+        return forget_split(data.y_train, self.scenario, data.num_classes, self.fraction, self.forget_class, self.seed)
 
 
 def forget_split(y: torch.Tensor, scenario: str, num_classes: int, fraction: float = 0.1,

@@ -20,11 +20,6 @@ SCENARIO_TEXT = {"random": "random forgetting of {fraction:.0%} of the training 
                  "class": "class-wise forgetting of class {forget_class}"}
 
 
-def _describe_data(data: ClassData) -> dict[str, Any]:
-    return {"name": data.name, "train": len(data.y_train), "test": len(data.y_test), "classes": list(data.classes),
-            "input_shape": list(data.input_shape)}
-
-
 def results_for(name: str, scenario: str, runs: list[dict], data: ClassData, exp: experiment.Experiment,
                 model_name: str) -> dict[str, Any]:
     """One results.json (schema v1, track vision) for `name` over all seeds of one scenario."""
@@ -33,7 +28,7 @@ def results_for(name: str, scenario: str, runs: list[dict], data: ClassData, exp
     ok = [r for r in runs if r[name].get("log")] or runs
     config = {"method": ok[0][name]["config"], "scenario": scenario, "scenario_text":
               SCENARIO_TEXT[scenario].format(fraction=exp.fraction, forget_class=exp.forget_class),
-              "sizes": sizes, "data": _describe_data(data), "model": model_name, "train_epochs": exp.train_epochs}
+              "sizes": sizes, "data": data.describe(), "model": model_name, "train_epochs": exp.train_epochs}
     oracle = {"source": "retrained from scratch on retain only, same recipe and seed as the original",
               "metrics": experiment.aggregate([r["_oracle_metrics"] for r in runs])}
     oracle["metrics"]["avg_gap"] = experiment.aggregate([{"avg_gap": 0.0}] * len(runs))["avg_gap"]

@@ -15,12 +15,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from obliviate.errors import DataError, ModelError
+from obliviate.errors import DataError, DivergenceError, ModelError
+from obliviate.methods.registry import build
 from obliviate.results import peak_memory_mb
 
 from . import masks
 from .data import check_labels
-from .methods import Context, resolve
+from .methods import protocol
+from .methods.protocol import Context, VisionMethod
 from .models import output_size
 
 
@@ -47,8 +49,8 @@ def first_example(data: Dataset | DataLoader) -> torch.Tensor:
     return data[0][0]
 
 
-def _scheduler(opt, recipe, total_steps: int):
-    if recipe.schedule == "cosine":
+def _scheduler(opt, method: VisionMethod, total_steps: int):
+    if method.schedule == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
@@ -64,26 +66,25 @@ def _freeze_masked(model: nn.Module, opt, mask: masks.Mask, frozen: dict[str, to
                     buf.mul_(mask[n])
 
 
-def run(model: nn.Module, method, ctx: Context, mask: masks.Mask | None) -> dict[str, Any]:
+def run(model: nn.Module, method: VisionMethod, ctx: Context, mask: masks.Mask | None) -> dict[str, Any]:
     """Train `model` in place following `method`; returns steps, samples and per-epoch mean losses."""
-    r = method.recipe()
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
-    total = sum(len(ctx.loaders[s]) for e in range(r.epochs) for s, _ in method.phases(e)) or 1
-    sched = _scheduler(opt, r, total)
+    opt = torch.optim.SGD(params, lr=method.lr, momentum=method.momentum, weight_decay=method.weight_decay)
+    total = sum(len(ctx.loaders[s]) for e in range(method.epochs) for s, _ in method.phases(e)) or 1
+    sched = _scheduler(opt, method, total)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if mask and n in mask}
     steps, samples, epoch_loss = 0, 0, []
     model.train()
-    for epoch in range(r.epochs):
+    for epoch in range(method.epochs):
         losses = []
         for split, loss_fn in method.phases(epoch):
             for x, y in ctx.loaders[split]:
                 x, y = x.to(ctx.device), y.to(ctx.device)
                 check_labels(y, ctx.num_classes, where=f"{split} labels")
-                loss = loss_fn(model(x), x, y, ctx) + method.penalty(model, steps / total)
+                loss = loss_fn(model(x), x, y, ctx) + protocol.penalty(method, model, steps / total)
                 if not torch.isfinite(loss):
-                    raise ModelError(f"{method.name}: loss became {loss.item()} at step {steps} (epoch {epoch}, "
-                                     f"{split}); lower lr (now {r.lr})")
+                    raise DivergenceError(f"{method.name}: loss became {loss.item()} at step {steps} (epoch "
+                                          f"{epoch}, {split}); lower lr (now {method.lr})")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if mask:
@@ -102,9 +103,9 @@ def run(model: nn.Module, method, ctx: Context, mask: masks.Mask | None) -> dict
 
 def unlearn(model: nn.Module, forget: Dataset | DataLoader, retain: Dataset | DataLoader, method: str = "salun",
             *, seed: int = 0, num_classes: int | None = None, **overrides) -> tuple[nn.Module, dict[str, Any]]:
-    """Unlearn `forget` from a copy of `model` with `method` (see `METHODS`); overrides set the method's
-    hyper-parameters (unknown keys are ConfigErrors listing the valid ones). Returns (new model, log)."""
-    cfg = resolve(method, overrides)
+    """Unlearn `forget` from a copy of `model` with `method` (`obliviate methods` lists them); overrides set the
+    method's hyper-parameters (unknown keys are ConfigErrors listing the valid ones). Returns (new model, log)."""
+    cfg = build(method, overrides, track="vision")
     if dataset_size(forget) == 0:
         raise DataError("the forget set is empty: nothing to unlearn", field="forget", rule="at least one sample",
                         value=0)
@@ -115,18 +116,17 @@ def unlearn(model: nn.Module, forget: Dataset | DataLoader, retain: Dataset | Da
     if num_classes is not None and got != num_classes:
         raise ModelError(f"model output size {got} does not match the number of classes {num_classes} "
                          f"(rule: last layer width == num_classes)")
-    r = cfg.recipe()
-    loaders = {"forget": as_loader(forget, r.batch_size, seed), "retain": as_loader(retain, r.batch_size, seed + 1)}
-    teacher = copy.deepcopy(model).eval() if cfg.needs_teacher else None
+    loaders = {"forget": as_loader(forget, cfg.batch_size, seed), "retain": as_loader(retain, cfg.batch_size, seed + 1)}
+    teacher = copy.deepcopy(model).eval() if protocol.needs_teacher(cfg) else None
     new = copy.deepcopy(model)
     ctx = Context(got, torch.Generator().manual_seed(seed), device, seed, teacher, loaders)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         start = time.perf_counter()
-        mask = cfg.prepare(new, ctx)
+        mask = protocol.prepare(cfg, new, ctx)
         log = run(new, cfg, ctx, mask)
         wall = time.perf_counter() - start
-    log.update(method=method, config=cfg.describe(), seed=seed, wall_time_s=wall,
+    log.update(method=method, config=protocol.describe(cfg), seed=seed, wall_time_s=wall,
                peak_memory_mb=peak_memory_mb(device), trainable_fraction=masks.density(new, mask))
     return new.eval(), log
 
@@ -134,7 +134,7 @@ def unlearn(model: nn.Module, forget: Dataset | DataLoader, retain: Dataset | Da
 def fit(model: nn.Module, data: Dataset | DataLoader, seed: int = 0, **overrides) -> tuple[nn.Module, dict]:
     """Train a fresh copy of `model` (weights re-drawn from `seed`) on `data` with the `retrain` recipe: how the
     original and the oracle are made. Returns (trained model, log with wall_time_s, steps, samples)."""
-    cfg = resolve("retrain", overrides)
+    cfg = build("retrain", overrides, track="vision")
     if dataset_size(data) == 0:
         raise DataError("cannot train on an empty set", field="train", rule="at least one sample", value=0)
     device = next(model.parameters()).device
@@ -145,9 +145,9 @@ def fit(model: nn.Module, data: Dataset | DataLoader, seed: int = 0, **overrides
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         start = time.perf_counter()
-        cfg.prepare(new, ctx)
+        protocol.prepare(cfg, new, ctx)
         log = run(new, cfg, ctx, None)
         wall = time.perf_counter() - start
-    log.update(method="retrain", config=cfg.describe(), seed=seed, wall_time_s=wall,
+    log.update(method="retrain", config=protocol.describe(cfg), seed=seed, wall_time_s=wall,
                peak_memory_mb=peak_memory_mb(device))
     return new.eval(), log

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from obliviate.errors import DataError
+from obliviate.results import cost_ratio
 
 from .data import check_labels
 from .loop import as_loader
@@ -121,7 +122,7 @@ def cost(log: Mapping[str, Any] | None, oracle_log: Mapping[str, Any] | None = N
     out = one(log) if log else {}
     if log and oracle_log:
         out["oracle"] = one(oracle_log)
-        out["cost_ratio"] = log["wall_time_s"] / oracle_log["wall_time_s"] if oracle_log["wall_time_s"] else None
+        out["cost_ratio"] = cost_ratio(log["wall_time_s"], oracle_log["wall_time_s"])
     return out
 
 

@@ -1,11 +1,20 @@
 """Small classifiers for the vision/tabular track: a CNN for grey images (8×8 digits, 28×28 Fashion-MNIST) and an
 MLP for tabular features. Any other torch classifier works with `unlearn`/`evaluate` too; these are the defaults.
+
+`save_model`/`load_model` keep one of them in a folder the `obliviate vision` commands pass around: config.json (the
+architecture and its shapes), model.safetensors (the weights; nothing is unpickled) and run.json (what made it:
+training or unlearning, data, forget set, seed, the log with its cost), so the folder describes itself.
 """
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from obliviate._io import atomic_dir, atomic_write_json
 from obliviate.errors import ModelError
 
 
@@ -78,8 +87,50 @@ def output_size(model: nn.Module, example: torch.Tensor) -> int:
     return int(out.shape[1])
 
 
-def check_output_size(model: nn.Module, example: torch.Tensor, num_classes: int) -> None:
-    got = output_size(model, example)
-    if got != num_classes:
-        raise ModelError(f"model output size {got} does not match the number of classes {num_classes} "
-                         f"(rule: last layer width == num_classes)")
+ARCHITECTURES = ("SmallCNN", "MLP")  # what build_model makes, hence what save_model can rebuild
+
+
+def save_model(model: nn.Module, folder: str | Path, input_shape: tuple[int, ...], num_classes: int,
+               run: dict[str, Any]) -> Path:
+    """Write `folder` (replaced atomically): config.json, model.safetensors and run.json (`run`, JSON-ready)."""
+    from safetensors.torch import save
+
+    arch = type(model).__name__
+    if arch not in ARCHITECTURES:
+        raise ModelError(f"cannot save a {arch}: the vision commands rebuild only {', '.join(ARCHITECTURES)} "
+                         "(save your own classifier with torch)")
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
+        atomic_write_json(tmp / "config.json", {"architecture": arch, "input_shape": list(input_shape),
+                                                "num_classes": num_classes})
+        weights = save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+        (tmp / "model.safetensors").write_bytes(weights)  # an ordinary file: the umask's permissions
+        atomic_write_json(tmp / "run.json", run)
+    return folder
+
+
+def load_model(folder: str | Path, input_shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, dict]:
+    """(model in eval mode, its run.json) from a `save_model` folder; the model must fit the data's input shape and
+    class count."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise ModelError(f"{folder}: not a vision model folder (config.json and model.safetensors expected; "
+                         "make one with `obliviate vision train` or `vision unlearn`)")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    saved = (tuple(config.get("input_shape", ())), config.get("num_classes"))
+    if saved != (tuple(input_shape), num_classes):
+        raise ModelError(f"{folder}: model made for input shape {saved[0]} and {saved[1]} classes, but the data has "
+                         f"{tuple(input_shape)} and {num_classes} (rule: the same dataset as at training)")
+    model = build_model(input_shape, num_classes)
+    if type(model).__name__ != config.get("architecture"):
+        raise ModelError(f"{folder}: architecture {config.get('architecture')!r} is not what this data builds "
+                         f"({type(model).__name__})")
+    try:
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    except (RuntimeError, OSError) as e:  # missing or mis-shaped tensors, or not a safetensors file
+        raise ModelError(f"{folder}/model.safetensors: cannot load the weights: {str(e).splitlines()[0]}") from None
+    run_file = folder / "run.json"
+    run = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
+    return model.eval(), run
