@@ -36,10 +36,13 @@ def oracle_cost(oracle_dir: str | Path | None = None, oracle_results: dict | Non
 
 def build_cost(model_dir=None, oracle_dir=None, oracle_results: dict | None = None) -> dict:
     """{wall_time_s, steps, tokens, peak_memory_mb, oracle: {...}, cost_ratio} with whatever is known."""
+    from obliviate.results import cost_ratio
+
     cost = dict(run_cost(model_dir) or {})
     oracle = oracle_cost(oracle_dir, oracle_results)
     if oracle:
         cost["oracle"] = oracle
-        if cost.get("wall_time_s") and oracle.get("wall_time_s"):
-            cost["cost_ratio"] = cost["wall_time_s"] / oracle["wall_time_s"]
+        ratio = cost_ratio(cost.get("wall_time_s"), oracle.get("wall_time_s"))
+        if ratio is not None:
+            cost["cost_ratio"] = ratio
     return cost
