@@ -50,14 +50,14 @@ def curve_hook(tokenizer, splits, oracle_results: dict):
     scoring pass, no generation) against the saved oracle values. Its time is kept in `hook.seconds` so that it
     can be left out of the method's cost, and the model is put back in training mode after each call."""
     from obliviate.eval.hooks import make_eval_hook
+    from obliviate.models.scoped import eval_mode
 
     inner = make_eval_hook(tokenizer, splits, CURVE_METRICS, oracle_results=oracle_results)
 
     def hook(model, step: int, epoch: float) -> dict[str, float]:
         t0 = time.perf_counter()
-        was_training = model.training
-        found = inner(model, step, epoch)
-        model.train(was_training)
+        with eval_mode(model):
+            found = inner(model, step, epoch)
         hook.seconds += time.perf_counter() - t0
         return found
 

@@ -15,6 +15,7 @@ import torch
 from obliviate.errors import DataError
 from obliviate.methods import SideNeeds, SideStats
 from obliviate.models import Encoded, collate, encode_qa, forward_logprobs
+from obliviate.models.scoped import eval_mode
 
 
 @dataclass
@@ -77,12 +78,8 @@ class Reference:
     @torch.no_grad()
     def forward(self, batch, logits: bool = False, hidden: bool = False):
         ctx = self.model.disable_adapter() if self.is_peft else contextlib.nullcontext()
-        was_training = self.model.training
-        self.model.eval()
-        with ctx:
-            out = forward_logprobs(self.model, batch, return_logits=logits, output_hidden_states=hidden)
-        self.model.train(was_training)
-        return out
+        with eval_mode(self.model), ctx:
+            return forward_logprobs(self.model, batch, return_logits=logits, output_hidden_states=hidden)
 
 
 def side_stats(model, batch, needs: SideNeeds, layer: int | None, ref: Reference | None,
@@ -113,12 +110,10 @@ def build_ref_cache(model, ref: Reference | None, enc: list[Encoded], keys: list
     """{example id: reference sequence log-prob} in one no-grad pass. Before training the model *is* the reference,
     so without a `ref` the model itself (in eval mode) is used and no copy is made."""
     cache: dict[str, float] = {}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(enc), batch_size):
-        batch = collate(enc[start:start + batch_size], pad_id)
-        out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
-        for k, v in zip(keys[start:start + batch_size], out.logp.sum(-1).tolist(), strict=True):
-            cache[k] = v
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(enc), batch_size):
+            batch = collate(enc[start:start + batch_size], pad_id)
+            out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
+            for k, v in zip(keys[start:start + batch_size], out.logp.sum(-1).tolist(), strict=True):
+                cache[k] = v
     return cache

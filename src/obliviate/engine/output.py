@@ -7,6 +7,7 @@ import torch
 
 from obliviate._io import atomic_dir, atomic_write_json
 from obliviate.models import collate, forward_logprobs
+from obliviate.models.scoped import eval_mode
 
 
 def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
@@ -23,18 +24,16 @@ def default_eval(enc, pad_id: int, acc, batch_size: int = 32):
 
     @torch.no_grad()
     def hook(model, step: int, epoch: float) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
         values = {}
-        for name, items in (("forget_nll", enc.forget), ("retain_nll", enc.retain)):
-            mine = items[acc.process_index::acc.num_processes]
-            total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
-            for start in range(0, len(mine), batch_size):
-                out = forward_logprobs(model, collate(mine[start:start + batch_size], pad_id))
-                total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
-            total = acc.reduce(total, "sum")
-            values[name] = float(total[0] / total[1].clamp(min=1))
-        model.train(was_training)
+        with eval_mode(model):
+            for name, items in (("forget_nll", enc.forget), ("retain_nll", enc.retain)):
+                mine = items[acc.process_index::acc.num_processes]
+                total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
+                for start in range(0, len(mine), batch_size):
+                    out = forward_logprobs(model, collate(mine[start:start + batch_size], pad_id))
+                    total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
+                total = acc.reduce(total, "sum")
+                values[name] = float(total[0] / total[1].clamp(min=1))
         return values
 
     return hook
