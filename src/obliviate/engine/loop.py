@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from obliviate.errors import ConfigError, DataError, ModelError, ObliviateError
 from obliviate.models import check_pair, collate
+from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
 from . import checkpoint
@@ -46,8 +47,15 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     and checkpoints/; resume=True continues from the newest checkpoint under out.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
-    s = _prepare(model, tokenizer, forget, retain, method, {**(overrides or {}), **_keyword_keys(keyword_overrides)},
-                 lora, masks, accelerator)
+    with contextlib.ExitStack() as scope:
+        return _run(scope, model, tokenizer, forget, retain, method,
+                    {**(overrides or {}), **_keyword_keys(keyword_overrides)}, eval_hook, out, lora, masks, resume,
+                    accelerator)
+
+
+def _run(scope, model, tokenizer, forget, retain, method, overrides, eval_hook, out, lora, masks, resume,
+         accelerator):
+    s = _prepare(scope, model, tokenizer, forget, retain, method, overrides, lora, masks, accelerator)
     cfg, acc = s.cfg, s.acc
     optimizer = torch.optim.AdamW(list(s.trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     uses_retain = s.needs.retain.used or cfg.engine.retain_nll_ceiling > 0
@@ -111,7 +119,7 @@ class _Setup:
     initial: dict[str, torch.Tensor] | None  # weights before training, for methods that `finalize`
 
 
-def _prepare(model, tokenizer, forget, retain, method, overrides, lora, masks, accelerator) -> _Setup:
+def _prepare(scope, model, tokenizer, forget, retain, method, overrides, lora, masks, accelerator) -> _Setup:
     """Validate the run, place the model, add LoRA, bind the method, encode once, build the reference cache."""
     cfg, m = resolve(method, overrides)
     if not forget:
@@ -119,7 +127,8 @@ def _prepare(model, tokenizer, forget, retain, method, overrides, lora, masks, a
     check_pair(model, tokenizer, "unlearn")
     # cpu=True on a machine without CUDA: that is what makes accelerate join a torchrun/gloo process group.
     acc = accelerator or Accelerator(cpu=cfg.engine.cpu or not torch.cuda.is_available())
-    torch.manual_seed(cfg.train.seed)
+    # The run draws from torch's global RNG (LoRA init, dropout), seeded; the caller's state is restored after.
+    scope.enter_context(seeded(cfg.train.seed, acc.device))
     spec = parse_lora(lora)
     model = model.to(acc.device)
     if spec is not None:
