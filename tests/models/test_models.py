@@ -171,3 +171,13 @@ def test_seeded_draws_the_same_and_leaves_the_callers_rng_alone():
     assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), before)
     torch.manual_seed(7)
     assert torch.equal(torch.rand(3), a)  # the same stream as seeding the process, without the side effect
+
+
+def test_pad_id_is_the_pad_token_else_eos(tokenizer):
+    from types import SimpleNamespace
+
+    from obliviate.models import pad_id
+
+    assert pad_id(tokenizer) == tokenizer.pad_token_id != tokenizer.eos_token_id
+    assert pad_id(SimpleNamespace(pad_token_id=None, eos_token_id=7)) == 7
+    assert pad_id(SimpleNamespace(pad_token_id=0, eos_token_id=7)) == 0  # id 0 is a pad id, not "none"

@@ -19,7 +19,7 @@ from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from obliviate.errors import ConfigError, DataError, ModelError, ObliviateError
-from obliviate.models import check_pair, collate
+from obliviate.models import check_pair, collate, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
@@ -140,7 +140,7 @@ def _prepare(scope, model, tokenizer, forget, retain, method, overrides, lora, m
                         rule="at least one QA record (or method.retain=none)", value=0)
     trainable = _select_trainable(model, m, spec is not None)
     masks = _check_masks(masks, trainable)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     enc = encode_all(m, needs, tokenizer, forget, retain, cfg.train.max_length)
     uncached_ref = needs.ref_seq and not cfg.engine.ref_cache
     ref = Reference(model, spec is not None) if (needs.ref_every_step or uncached_ref or spec) else None

@@ -12,13 +12,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from obliviate.errors import ConfigError
+from obliviate.models import pad_id
 from obliviate.models.scoped import eval_mode
 
 from .knowledge import qa_metrics
 from .memorization import memorization_metrics
 from .privacy import mia_metrics, oracle_privacy
 from .sets import build_plan
-from .suite import load_oracle_results, pad_id
+from .suite import load_oracle_results
 from .utility import forget_quality
 
 DEFAULT_METRICS = ("forget/prob", "retain/prob", "forget/truth_ratio", "exact_memorization", "mia/min_k")

@@ -12,7 +12,7 @@ _EXPORTS = {
     **dict.fromkeys(["PRESETS", "build_model", "n_params", "preset_config"], ".presets"),
     **dict.fromkeys(["ForwardOut", "forward_logprobs", "generate_ids", "greedy_generate", "logprobs_from_logits",
                      "token_logprobs"], ".scoring"),
-    "train_tokenizer": ".tokenizer",
+    **dict.fromkeys(["pad_id", "train_tokenizer"], ".tokenizer"),
     **dict.fromkeys(["TrainConfig", "exact_answer_accuracy", "train"], ".train"),
     "train_on_corpus": ".corpus",
 }

@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .encode import IGNORE
 from .scoped import eval_mode
+from .tokenizer import pad_id
 
 
 @dataclass
@@ -110,7 +111,6 @@ def greedy_generate(
     stop_strings: list[str] | None = None,
 ) -> list[str]:
     """Greedy continuations of token-id prompts as text, cut at EOS and at the first of `stop_strings`."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids = generate_ids(model, prompts_ids, [max_new_tokens] * len(prompts_ids), pad, tokenizer.eos_token_id,
-                       batch_size)
+    ids = generate_ids(model, prompts_ids, [max_new_tokens] * len(prompts_ids), pad_id(tokenizer),
+                       tokenizer.eos_token_id, batch_size)
     return [_cut(tokenizer.decode(row, skip_special_tokens=True), stop_strings) for row in ids]

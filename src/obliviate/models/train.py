@@ -18,6 +18,7 @@ from ..results import peak_memory_mb
 from .encode import Encoded, collate, encode_qa, encode_text, prompt_ids
 from .scoped import seeded
 from .scoring import greedy_generate
+from .tokenizer import pad_id
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
         for epoch in range(1, config.epochs + 1):
             loss_sum = tok_sum = 0.0
             for idx in length_batches(lengths, config.batch_size, rng):
-                batch = collate([data[i] for i in idx], tokenizer.pad_token_id)
+                batch = collate([data[i] for i in idx], pad_id(tokenizer))
                 loss, n_tok = _step(model, batch, opt, sched, config.grad_clip)
                 loss_sum, tok_sum = loss_sum + loss * n_tok, tok_sum + n_tok
                 log["tokens"] += int(batch["attention_mask"].sum())
