@@ -28,9 +28,14 @@ def checkpoints(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def step_dir(root: Path, step: int) -> Path:
+    """Where the checkpoint of optimizer step `step` is (or will be) written."""
+    return root / f"step-{step:06d}"
+
+
 def save(root: Path, step: int, params: dict[str, torch.Tensor], optimizer, scheduler, state: dict,
          keep: int) -> Path:
-    final = root / f"step-{step:06d}"
+    final = step_dir(root, step)
     with atomic_dir(final) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in params.items()}, str(tmp / "trainable.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

@@ -18,7 +18,7 @@ def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
     atomic_write_json(out / "run.json", result)
 
 
-def default_eval(enc, pad_id: int, acc, batch_size: int = 32):
+def default_eval(enc, acc, batch_size: int = 32):
     """A hook logging the mean answer-token NLL of the forget set and the retain set. Each process scores every
     world_size-th item; sums are added across processes, so the value does not depend on the process count."""
 
@@ -30,7 +30,7 @@ def default_eval(enc, pad_id: int, acc, batch_size: int = 32):
                 mine = items[acc.process_index::acc.num_processes]
                 total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
                 for start in range(0, len(mine), batch_size):
-                    out = forward_logprobs(model, collate(mine[start:start + batch_size], pad_id))
+                    out = forward_logprobs(model, collate(mine[start:start + batch_size], enc.pad_id))
                     total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
                 total = acc.reduce(total, "sum")
                 values[name] = float(total[0] / total[1].clamp(min=1))
