@@ -103,6 +103,21 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
 
 
+def test_umask_is_read_without_changing_it():
+    """The umask comes from /proc/self/status where Linux has it: reading it never sets it, not even briefly."""
+    import os
+    from unittest import mock
+
+    from obliviate._io import umask
+
+    old = os.umask(0o027)
+    try:
+        with mock.patch("os.umask", side_effect=AssertionError("umask toggled")):
+            assert umask() == 0o027
+    finally:
+        os.umask(old)
+
+
 @pytest.mark.parametrize("text, expected", [
     ('{"metrics": 5}', ": field 'metrics': must be an object of metric entries (got 5)"),
     ('{"metrics": {"forget/prob": 3}}', ": field 'metrics.forget/prob': a metric entry must be an object"),

@@ -18,7 +18,15 @@ QA = [
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv", ".parquet"])
 def test_every_format_round_trips(tmp_path, suffix):
-    path = write_records(tmp_path / f"qa{suffix}", QA)
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_records(tmp_path / f"qa{suffix}", QA)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # like any open()'d file, not mkstemp's 0600
     assert read_records(path) == QA
     assert [p.name for p in tmp_path.iterdir()] == [f"qa{suffix}"]  # no temporary file left beside it
 
