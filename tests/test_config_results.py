@@ -144,3 +144,13 @@ def test_saved_oracle_results_are_checked_from_python_too(tmp_path):
         load_oracle_results({"metrics": 5})
     (tmp_path / "r.json").write_text('{"metrics": {"forget/prob": {"value": 0.5}}, "oracle": {}}')
     assert load_oracle_results(tmp_path / "r.json") == ({"forget/prob": {"value": 0.5}}, str(tmp_path / "r.json"))
+
+
+def test_cost_ratio_has_one_rule_for_missing_and_zero_times():
+    from obliviate.eval.cost import build_cost
+    from obliviate.results import cost_ratio
+
+    assert cost_ratio(30.0, 120.0) == 0.25 and cost_ratio(0.0, 10.0) == 0.0
+    assert cost_ratio(None, 10.0) is None and cost_ratio(5.0, None) is None
+    assert cost_ratio(5.0, 0) is None  # a zero retraining time gives no ratio, not a ZeroDivisionError
+    assert build_cost(oracle_results={"cost": {"oracle": {"wall_time_s": 0}}}) == {"oracle": {"wall_time_s": 0}}

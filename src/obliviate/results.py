@@ -95,6 +95,14 @@ def env_info(seed: int | None = None, device: str | None = None) -> dict[str, An
     }
 
 
+def cost_ratio(unlearn_s: float | None, retrain_s: float | None) -> float | None:
+    """Unlearning wall time / retraining (oracle) wall time: `cost.cost_ratio` of every track. None when either time
+    is missing or the retraining time is 0 (no ratio, rather than a division error or an infinity)."""
+    if unlearn_s is None or retrain_s is None or retrain_s == 0:
+        return None
+    return unlearn_s / retrain_s
+
+
 def peak_memory_mb(device=None) -> float:
     """CUDA: peak memory allocated by torch; CPU: the process's peak resident set (ru_maxrss: KiB on Linux,
     bytes on macOS). Used by every cost block (training, unlearning, classifier runs)."""

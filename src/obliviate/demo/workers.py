@@ -129,8 +129,10 @@ def _unlearn_and_evaluate(job: dict) -> dict:
 
 def method_cost(totals: dict, hook_seconds: float, oracle_train: dict) -> dict:
     """Unlearning cost without the evaluation hook's time, next to the oracle's training cost."""
+    from obliviate.results import cost_ratio
+
     wall = max(0.0, totals["wall_time_s"] - hook_seconds)
     oracle_wall = oracle_train.get("wall_time_s")
     return {"wall_time_s": round(wall, 3), "steps": totals["steps"], "tokens": totals["tokens"],
             "peak_memory_mb": totals["peak_memory_mb"], "eval_hook_s": round(hook_seconds, 3),
-            "oracle": oracle_train, "cost_ratio": wall / oracle_wall if oracle_wall else None}
+            "oracle": oracle_train, "cost_ratio": cost_ratio(wall, oracle_wall)}

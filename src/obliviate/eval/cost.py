@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from obliviate.results import cost_ratio
+
 FIELDS = ("wall_time_s", "steps", "tokens", "peak_memory_mb")
 
 
@@ -40,6 +42,7 @@ def build_cost(model_dir=None, oracle_dir=None, oracle_results: dict | None = No
     oracle = oracle_cost(oracle_dir, oracle_results)
     if oracle:
         cost["oracle"] = oracle
-        if cost.get("wall_time_s") and oracle.get("wall_time_s"):
-            cost["cost_ratio"] = cost["wall_time_s"] / oracle["wall_time_s"]
+        ratio = cost_ratio(cost.get("wall_time_s"), oracle.get("wall_time_s"))
+        if ratio is not None:
+            cost["cost_ratio"] = ratio
     return cost

@@ -14,6 +14,7 @@ import dataclasses
 from types import SimpleNamespace
 
 from obliviate.errors import ConfigError
+from obliviate.results import cost_ratio
 
 from .cost import oracle_cost
 from .suite import evaluate, resolve_oracle
@@ -89,8 +90,8 @@ def _step(model, tokenizer, step_splits, oracle_model, target, log, oracle_dir, 
     o_cost = oracle_cost(oracle_dir) if oracle_dir is not None else None
     if o_cost:
         cost["oracle"] = o_cost
-        if cost.get("wall_time_s") and o_cost.get("wall_time_s"):
-            cost["cost_ratio"] = cost["wall_time_s"] / o_cost["wall_time_s"]
+        if (ratio := cost_ratio(cost.get("wall_time_s"), o_cost.get("wall_time_s"))) is not None:
+            cost["cost_ratio"] = ratio
     return evaluate(model, tokenizer, step_splits, oracle=(oracle_model, tokenizer),
                     target_results=target, cost=cost, **eval_kwargs)
 
