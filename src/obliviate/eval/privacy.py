@@ -74,9 +74,9 @@ MIA_CONVENTION = (
 
 
 def _auc_metric(member: np.ndarray, nonmember: np.ndarray, **extra) -> dict:
-    from obliviate.results import metric
+    from obliviate.results import metric, percentile_ci
 
-    from .stats import auc, auc_resamples, percentile_ci
+    from .stats import auc, auc_resamples
 
     lo, hi = percentile_ci(auc_resamples([(member, nonmember)])[:, 0])
     return metric(member, value=auc(member, nonmember), ci=False, holdout_scores=nonmember.tolist(),
@@ -114,8 +114,9 @@ def oracle_privacy(metrics: dict, oracle: dict) -> dict:
     and the oracle's score of one item together.
     """
     from obliviate.errors import ObliviateError
+    from obliviate.results import percentile_ci
 
-    from .stats import auc, auc_resamples, percentile_ci
+    from .stats import auc, auc_resamples
 
     mf, mh = _scores(metrics["mia/loss"])
     of, oh = _scores(oracle["mia/loss"])
