@@ -3,8 +3,8 @@
 `obliviate methods` lists them; `obliviate.methods.build("npo", {"beta": "0.2"})` makes one. Adding a method =
 one new file with `@register("name")` and an import below.
 """
+from .protocol import Needs, SideNeeds, SideStats
 from .registry import available, build, describe, get, register
-from .stats import Needs, SideNeeds, SideStats
 
 # Importing the method modules registers them (order = listing order is alphabetical anyway).
 from . import ga, grad_diff, idk_dpo, npo, rmu, simnpo, task_vector, undial  # noqa: E402,F401  isort: skip
