@@ -271,7 +271,7 @@ def test_verbmem_prompt_is_the_first_32_tokens():
     has no continuation past 32: it falls back to prompt ids[0:5], reference ids[5:11]."""
     from types import SimpleNamespace
 
-    from obliviate.eval.sets import build_plan
+    from obliviate.eval.plan import build_plan
     from obliviate.models import train_tokenizer
 
     words = [a + b for a in "pqrs" for b in "abcdefghij"]  # 40 letter-only words (digits split apart)
@@ -301,7 +301,7 @@ def test_mia_raw_texts_are_scored_without_eos(word_tok):
     in EOS (2); the zlib text is the text itself."""
     from types import SimpleNamespace
 
-    from obliviate.eval.sets import build_plan
+    from obliviate.eval.plan import build_plan
     from obliviate.models import IGNORE
 
     tok = word_tok
@@ -322,7 +322,7 @@ def test_mia_raw_texts_are_cut_at_the_context_and_zlib_reads_the_part_scored(wor
     import zlib
     from types import SimpleNamespace
 
-    from obliviate.eval.sets import build_plan
+    from obliviate.eval.plan import build_plan
     from obliviate.eval.suite import context_length
     from obliviate.models import IGNORE
 

@@ -17,8 +17,8 @@ from obliviate.models.scoped import eval_mode
 
 from .knowledge import qa_metrics
 from .memorization import memorization_metrics
+from .plan import build_plan
 from .privacy import mia_metrics, oracle_privacy
-from .sets import build_plan
 from .suite import load_oracle_results
 from .utility import forget_quality
 

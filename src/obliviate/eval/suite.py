@@ -20,9 +20,9 @@ from obliviate.results import build_results, check_results, env_info, read_resul
 from .knowledge import TRUTH_RATIO_CONVENTION, qa_metrics
 from .memorization import cut_knowmem, memorization_metrics
 from .muse import muse_table
+from .plan import KNOWMEM_NEW, MAX_POSITIONS, VERBMEM_NEW, Plan, build_plan
 from .privacy import MIA_CONVENTION, mia_metrics, oracle_privacy
 from .rouge import ROUGE_CONVENTION
-from .sets import KNOWMEM_NEW, MAX_POSITIONS, VERBMEM_NEW, Plan, build_plan
 from .utility import forget_quality, utility_metrics
 
 NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a model trained without the forget "
