@@ -13,7 +13,7 @@ _EXPORTS = {
     **dict.fromkeys(["ForwardOut", "forward_logprobs", "generate_ids", "greedy_generate", "logprobs_from_logits",
                      "token_logprobs"], ".scoring"),
     **dict.fromkeys(["pad_id", "train_tokenizer"], ".tokenizer"),
-    **dict.fromkeys(["TrainConfig", "exact_answer_accuracy", "train"], ".train"),
+    **dict.fromkeys(["TrainRecipe", "exact_answer_accuracy", "train"], ".train"),
     "train_on_corpus": ".corpus",
 }
 __all__ = list(_EXPORTS)

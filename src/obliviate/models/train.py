@@ -22,8 +22,10 @@ from .tokenizer import pad_id
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The training recipe. Defaults are the `small` preset's; `PRESET_RECIPES` adjusts per preset."""
+class TrainRecipe:
+    """The recipe that trains a target or an oracle from scratch (`obliviate train --set KEY=VALUE`; train.json
+    "recipe"). Not the engine's `TrainConfig` (`train.*` of an unlearning run). Defaults are the `small` preset's;
+    `PRESET_RECIPES` adjusts per preset."""
 
     preset: str = "small"
     epochs: int = 55
@@ -95,7 +97,7 @@ def encode_all(tokenizer, qa: list[dict], texts: list[str], max_length: int) -> 
     return enc + [encode_text(tokenizer, t, max_length) for t in texts]
 
 
-def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfig,
+def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainRecipe,
           progress: bool = True) -> dict:
     """Train `model` in place; returns the log written to train.json. Dropout draws from torch's global RNG,
     seeded with `config.seed` for the loop; the caller's RNG state is restored after it (`scoped.seeded`)."""
@@ -171,7 +173,7 @@ def memorisation_warning(log: dict, role: str = "model") -> str | None:
 NEAR_TARGET = 0.1  # within this much of stop_at_accuracy, check every epoch instead of every `eval_every`
 
 
-def _check_due(config: TrainConfig, epoch: int, done: list[dict]) -> bool:
+def _check_due(config: TrainRecipe, epoch: int, done: list[dict]) -> bool:
     """Check exact answers every `eval_every` epochs and at the end; once a check comes within NEAR_TARGET of
     `stop_at_accuracy`, every epoch, so that training stops at the first epoch that passes (not up to 4 later)."""
     if epoch == config.epochs or (config.eval_every and epoch % config.eval_every == 0):
