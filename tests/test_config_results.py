@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from obliviate._io import atomic_dir, atomic_write_json
+from obliviate._atomic import atomic_dir, atomic_write_json
 from obliviate.config import ConfigError, parse_sets, replace_checked
 from obliviate.errors import DataError
 from obliviate.results import bootstrap_ci, build_results, metric, read_results, write_results
@@ -90,7 +90,7 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     import os
     import stat
 
-    from obliviate._io import atomic_write_text
+    from obliviate._atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -108,7 +108,7 @@ def test_umask_is_read_without_changing_it():
     import os
     from unittest import mock
 
-    from obliviate._io import umask
+    from obliviate._atomic import umask
 
     old = os.umask(0o027)
     try:

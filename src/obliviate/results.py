@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write_json
+from ._atomic import atomic_write_json
 from .errors import DataError
 
 SCHEMA_VERSION = 1

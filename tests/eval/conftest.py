@@ -32,7 +32,7 @@ def persons_splits(corpus):
 def trained(corpus, persons_splits, tmp_path_factory):
     """(tokenizer, target, oracle, model_root): target saw forget + retain, the oracle retain only. Both are
     saved under model_root/{target,oracle} with a train.json, as the lead's trainer lays them out."""
-    from obliviate._io import atomic_write_json
+    from obliviate._atomic import atomic_write_json
     from obliviate.models import TrainRecipe, build_model, save, train, train_tokenizer
     from obliviate.models.corpus import corpus_texts
 

@@ -116,7 +116,7 @@ def test_a_missing_model_folder_says_so(tmp_path, monkeypatch, name, hub_too):
 
 
 def test_hub_names_and_files_are_told_apart(tmp_path, monkeypatch):
-    from obliviate.models.io import resolve_source
+    from obliviate.models.loading import resolve_source
 
     monkeypatch.chdir(tmp_path)
     assert resolve_source("owner/model-1.5") == "owner/model-1.5"  # no folder owner/ here: left to the hub

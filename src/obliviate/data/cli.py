@@ -83,7 +83,7 @@ def _token_counter(name: str):
     """(text -> exact token count, the tokenizer's stated context or None); loads transformers."""
     from transformers import AutoTokenizer
 
-    from obliviate.models.io import resolve_source
+    from obliviate.models.loading import resolve_source
 
     path = Path(name).expanduser()
     tokenizer = AutoTokenizer.from_pretrained(str(path) if path.is_dir() else resolve_source(name))

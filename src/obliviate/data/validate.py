@@ -153,7 +153,7 @@ def summarize(records: list[dict]) -> dict:
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given, and the record files inside given folders (manifest.json excluded), sorted."""
-    from obliviate.data.io import FORMATS
+    from obliviate.data.records import FORMATS
 
     out = []
     for p in map(Path, paths):
@@ -220,7 +220,7 @@ def check_files(paths: Iterable[str | os.PathLike], kind: str = "auto", columns:
                 warn: Callable[[str], None] = _stderr) -> dict[Path, dict]:
     """Validate each file and each forget/retain pair; echo one line of counts per file and `warn` about fields
     longer than `max_tokens`. Raises on the first failure."""
-    from obliviate.data.io import read_located
+    from obliviate.data.records import read_located
 
     files = expand_paths(paths)
     loaded, summaries = {}, {}

@@ -99,7 +99,7 @@ def run_method(job: dict) -> dict:
 def _unlearn_and_evaluate(job: dict) -> dict:
     import json
 
-    from obliviate._io import atomic_write_json
+    from obliviate._atomic import atomic_write_json
     from obliviate.data import load_splits
     from obliviate.engine import unlearn
     from obliviate.eval.suite import evaluate

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from obliviate._io import atomic_dir
+from obliviate._atomic import atomic_dir
 from obliviate.config import ConfigError
 
 _NAME = re.compile(r"^step-(\d+)$")

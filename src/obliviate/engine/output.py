@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from obliviate._io import atomic_dir, atomic_write_json
+from obliviate._atomic import atomic_dir, atomic_write_json
 from obliviate.models import collate, forward_logprobs
 from obliviate.models.scoped import eval_mode
 

@@ -8,7 +8,7 @@ from obliviate._lazy import lazy_exports
 _EXPORTS = {
     **dict.fromkeys(["IGNORE", "PROMPT_TEMPLATE", "Encoded", "collate", "encode_qa", "encode_text", "prompt_ids"],
                     ".encode"),
-    **dict.fromkeys(["check_pair", "load", "save"], ".io"),
+    **dict.fromkeys(["check_pair", "load", "save"], ".loading"),
     **dict.fromkeys(["PRESETS", "build_model", "n_params", "preset_config"], ".presets"),
     **dict.fromkeys(["ForwardOut", "forward_logprobs", "generate_ids", "greedy_generate", "logprobs_from_logits",
                      "token_logprobs"], ".scoring"),

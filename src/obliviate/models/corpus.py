@@ -10,11 +10,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from .._io import atomic_dir, atomic_write_json
+from .._atomic import atomic_dir, atomic_write_json
 from ..config import replace_checked
 from ..errors import DataError
 from .encode import PROMPT_TEMPLATE
-from .io import save
+from .loading import save
 from .presets import build_model, n_params
 from .tokenizer import train_tokenizer
 from .train import PRESET_RECIPES, TrainRecipe, train

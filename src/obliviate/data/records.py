@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from obliviate._io import atomic_write
+from obliviate._atomic import atomic_write
 from obliviate.data.validate import ALL_FIELDS, clean_records, resolve_kind
 from obliviate.errors import DataError
 
