@@ -69,7 +69,7 @@ def _persons(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from obliviate.data.validate import check_files, estimate_tokens
+    from obliviate.data.check import check_files, estimate_tokens
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise ConfigError(f"--max-tokens: must be >= 1, got {args.max_tokens}")
