@@ -96,11 +96,10 @@ def test_min_k_pp():
     close(privacy.min_k_pp_score([-1.0], [-0.5], [2e-3]), -250.0)
 
 
-def test_loss_zlib_reference_scores():
-    """loss = mean log p of [-1, -3] = -2; zlib("aaaa") is 12 bytes → -2/12; reference = 3.0 − 1.0 = 2."""
+def test_loss_zlib_scores():
+    """loss = mean log p of [-1, -3] = -2; zlib("aaaa") is 12 bytes → -2/12."""
     close(privacy.loss_score([-1, -3]), -2.0)
     close(privacy.zlib_score([-1, -3], "aaaa"), -2 / 12)
-    close(privacy.reference_score(model_avg_nll=1.0, ref_avg_nll=3.0), 2.0)
 
 
 def test_extraction_strength():

@@ -49,11 +49,6 @@ def min_k_pp_score(logp: Sequence[float], mu: Sequence[float], sigma: Sequence[f
     return _lowest_mean(z, k)
 
 
-def reference_score(model_avg_nll: float, ref_avg_nll: float) -> float:
-    """avg_nll_ref − avg_nll_model: how much more likely the text is under the model than under the reference."""
-    return float(ref_avg_nll - model_avg_nll)
-
-
 def privleak(auc_model: float, auc_oracle: float) -> float:
     """(A_model − A_oracle) / A_oracle × 100 with A = 1 − AUC (MUSE's orientation: memorized ≈ −100, oracle 0).
 

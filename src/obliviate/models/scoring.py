@@ -59,11 +59,6 @@ def forward_logprobs(model, batch: dict[str, torch.Tensor], return_logits: bool 
     )
 
 
-def token_logprobs(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    out = forward_logprobs(model, batch)
-    return out.logp, out.mask
-
-
 def _cut(text: str, stop_strings: list[str] | None) -> str:
     for s in stop_strings or []:
         i = text.find(s)
