@@ -23,8 +23,8 @@ from obliviate.config import parse_sets
 from obliviate.demo.pipeline import Demo
 from obliviate.demo.settings import DemoConfig, select_methods
 from obliviate.demo.workers import init_worker, run_method
-
-FQ_BAND, UTILITY_KEEP = 0.05, 0.9
+from obliviate.rules import BAND_FORGET_QUALITY as FQ_BAND
+from obliviate.rules import BAND_UTILITY_KEEP as UTILITY_KEEP
 
 
 def cells(methods, lrs, epochs) -> list[tuple[str, float, int]]:

@@ -69,13 +69,13 @@ def persons_splits(corpus):
 def trained(corpus, persons_splits, tmp_path_factory):
     """(tokenizer, target, oracle, model_root): target saw forget + retain, the oracle retain only. Both are
     saved under model_root/{target,oracle} with a train.json, as the lead's trainer lays them out."""
-    from obliviate._io import atomic_write_json
-    from obliviate.models import TrainConfig, build_model, save, train, train_tokenizer
+    from obliviate._atomic import atomic_write_json
+    from obliviate.models import TrainRecipe, build_model, save, train, train_tokenizer
     from obliviate.models.corpus import corpus_texts
 
     s = persons_splits
     tok = train_tokenizer(corpus_texts(corpus), vocab_size=512)
-    cfg = TrainConfig(preset="tiny", epochs=EPOCHS, batch_size=16, lr=5e-3, eval_every=0, vocab_size=512)
+    cfg = TrainRecipe(preset="tiny", epochs=EPOCHS, batch_size=16, lr=5e-3, eval_every=0, vocab_size=512)
     root = tmp_path_factory.mktemp("models")
     models = {}
     for name, qa, texts in (("target", s.forget + s.retain, s.forget_texts + s.retain_texts),

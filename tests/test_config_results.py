@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from obliviate._io import atomic_dir, atomic_write_json
+from obliviate._atomic import atomic_dir, atomic_write_json
 from obliviate.config import ConfigError, parse_sets, replace_checked
 from obliviate.errors import DataError
 from obliviate.results import bootstrap_ci, build_results, metric, read_results, write_results
@@ -90,7 +90,7 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     import os
     import stat
 
-    from obliviate._io import atomic_write_text
+    from obliviate._atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:
@@ -101,6 +101,21 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_umask_is_read_without_changing_it():
+    """The umask comes from /proc/self/status where Linux has it: reading it never sets it, not even briefly."""
+    import os
+    from unittest import mock
+
+    from obliviate._atomic import umask
+
+    old = os.umask(0o027)
+    try:
+        with mock.patch("os.umask", side_effect=AssertionError("umask toggled")):
+            assert umask() == 0o027
+    finally:
+        os.umask(old)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -129,3 +144,13 @@ def test_saved_oracle_results_are_checked_from_python_too(tmp_path):
         load_oracle_results({"metrics": 5})
     (tmp_path / "r.json").write_text('{"metrics": {"forget/prob": {"value": 0.5}}, "oracle": {}}')
     assert load_oracle_results(tmp_path / "r.json") == ({"forget/prob": {"value": 0.5}}, str(tmp_path / "r.json"))
+
+
+def test_cost_ratio_has_one_rule_for_missing_and_zero_times():
+    from obliviate.eval.cost import build_cost
+    from obliviate.results import cost_ratio
+
+    assert cost_ratio(30.0, 120.0) == 0.25 and cost_ratio(0.0, 10.0) == 0.0
+    assert cost_ratio(None, 10.0) is None and cost_ratio(5.0, None) is None
+    assert cost_ratio(5.0, 0) is None  # a zero retraining time gives no ratio, not a ZeroDivisionError
+    assert build_cost(oracle_results={"cost": {"oracle": {"wall_time_s": 0}}}) == {"oracle": {"wall_time_s": 0}}

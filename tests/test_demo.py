@@ -186,6 +186,6 @@ def test_quiet_restores_the_callers_warnings_and_verbosity():
     with quiet():
         assert logging.get_verbosity() == logging.ERROR
         with warnings.catch_warnings(record=True) as seen:
-            warnings.warn("hidden", UserWarning)
+            warnings.warn("hidden", UserWarning, stacklevel=1)
         assert not seen  # UserWarnings are ignored inside
     assert list(warnings.filters) == before_filters and logging.get_verbosity() == before_level

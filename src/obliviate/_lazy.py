@@ -1,6 +1,6 @@
 """Lazy package exports, so that `import obliviate.models` (and so `obliviate --help`) loads neither torch nor
-transformers. A package's `__init__` calls `lazy_exports(__name__, {"load": ".io", ...})` in place of
-`from .io import load`; each name is imported from its submodule on first access, then cached on the package.
+transformers. A package's `__init__` calls `lazy_exports(__name__, {"load": ".loading", ...})` in place of
+`from .loading import load`; each name is imported from its submodule on first access, then cached on the package.
 """
 from __future__ import annotations
 

@@ -17,12 +17,37 @@ from typing import Any
 
 import numpy as np
 
-from ._io import atomic_write_json
+from ._atomic import atomic_write_json
 from .errors import DataError
 
 SCHEMA_VERSION = 1
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
+
+
+# --------------------------------------------------------------------------- the bootstrap: every CI comes from here
+# Percentile bootstrap, items resampled with replacement, BOOTSTRAP_RESAMPLES resamples from BOOTSTRAP_SEED. One
+# draw (`resample_indices`) serves `bootstrap_ci` and the AUC bootstrap of eval/stats.py; `bootstrap_groups` draws
+# resample by resample (see there); all end in `percentile_ci`.
+
+def resample_indices(sizes: Sequence[int], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = BOOTSTRAP_SEED) -> list[np.ndarray]:
+    """Item indices of the bootstrap resamples of each group: one (resamples, n) array per group of n items, drawn
+    group after group from one seeded generator. Groups are resampled separately (stratified); row r of every group
+    is resample r, so statistics computed on the same row stay paired."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n, size=(resamples, n)) for n in sizes]
+
+
+def percentile_ci(samples: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The (1 − level)/2 and (1 + level)/2 quantiles of bootstrap statistics; NaN statistics are left out (nan, nan
+    when none is left)."""
+    s = np.asarray(samples, dtype=float)
+    s = s[~np.isnan(s)]
+    if s.size == 0:
+        return (math.nan, math.nan)
+    alpha = (1.0 - level) / 2.0
+    return (float(np.quantile(s, alpha)), float(np.quantile(s, 1.0 - alpha)))
 
 
 def bootstrap_ci(
@@ -34,7 +59,9 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of `stat` over items: resample items with replacement `resamples` times.
 
-    One item (or none) gives a degenerate interval equal to the statistic itself (nan for none).
+    One item (or none) gives a degenerate interval equal to the statistic itself (nan for none). A NaN item makes
+    the CI NaN, as it makes the value NaN (unlike `bootstrap_groups`, whose statistics may be undefined on some
+    resamples).
     """
     x = np.asarray(values, dtype=float)
     if x.size == 0:
@@ -42,11 +69,38 @@ def bootstrap_ci(
     if x.size == 1:
         v = float(stat(x))
         return (v, v)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, size=(resamples, x.size))  # (B, n)
+    (idx,) = resample_indices([x.size], resamples, seed)  # (B, n)
     stats = np.array([stat(x[row]) for row in idx]) if stat is not np.mean else x[idx].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    return (float(np.quantile(stats, alpha)), float(np.quantile(stats, 1.0 - alpha)))
+    return (math.nan, math.nan) if np.isnan(stats).any() else percentile_ci(stats, level)
+
+
+def bootstrap_groups(
+    groups: Sequence[np.ndarray],
+    stat: Callable[..., float],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = 0.95,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of `stat(*groups)`, resampling the items (axis 0) of each group independently.
+
+    Stratified: a group is never mixed with another, so e.g. an AUC always sees the same number of members and
+    non-members. Rows of one group stay together, which pairs values measured on the same item (a model's and the
+    oracle's score of one forget text). Resamples whose statistic is NaN are dropped.
+
+    It draws resample by resample (each group's indices in turn), not with `resample_indices`: the same resamples
+    in another order, kept so that the model_utility CIs and forget_quality p-ranges already published stay equal.
+    """
+    arrays = [np.asarray(g, dtype=float) for g in groups]
+    if any(a.shape[0] == 0 for a in arrays):
+        return (math.nan, math.nan)
+    if all(a.shape[0] == 1 for a in arrays):
+        v = float(stat(*arrays))
+        return (v, v)
+    rng = np.random.default_rng(seed)
+    stats = np.empty(resamples)
+    for r in range(resamples):
+        stats[r] = stat(*[a[rng.integers(0, a.shape[0], size=a.shape[0])] for a in arrays])
+    return percentile_ci(stats, level)
 
 
 def metric(

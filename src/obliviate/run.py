@@ -78,7 +78,7 @@ def load_stages(spec: RunSpec, given: Stages | None = None) -> Stages:
 
 def execute(spec: RunSpec, s: Stages):
     """Unlearn, evaluate, write; returns (unlearned model, results). `s` must be complete (`load_stages`)."""
-    from ._io import atomic_write_json
+    from ._atomic import atomic_write_json
     from .engine import unlearn
     from .eval.suite import evaluate
     from .results import write_results

@@ -18,7 +18,15 @@ QA = [
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".json", ".csv", ".parquet"])
 def test_every_format_round_trips(tmp_path, suffix):
-    path = write_records(tmp_path / f"qa{suffix}", QA)
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_records(tmp_path / f"qa{suffix}", QA)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # like any open()'d file, not mkstemp's 0600
     assert read_records(path) == QA
     assert [p.name for p in tmp_path.iterdir()] == [f"qa{suffix}"]  # no temporary file left beside it
 
@@ -137,3 +145,16 @@ def test_failing_generator_leaves_no_file(tmp_path):
         write_jsonl(tmp_path / "keep.jsonl", records())
     assert read_records(tmp_path / "keep.jsonl") == [OK]  # the old file survives intact
     assert [p.name for p in tmp_path.iterdir()] == ["keep.jsonl"]
+
+
+def test_no_import_cycle_between_records_and_validate():
+    """records.py reads files and applies validate.py's rules; validate.py imports neither records.py nor the
+    `data check` command (check.py), even lazily inside a function."""
+    import ast
+    from pathlib import Path
+
+    import obliviate.data.validate as validate
+
+    tree = ast.parse(Path(validate.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"obliviate.data.records", "obliviate.data.check", "records", "check"}

@@ -8,10 +8,10 @@ import torch
 
 @pytest.fixture(scope="session")
 def trained_state(tokenizer, qa_records):
-    from obliviate.models import TrainConfig, build_model, train
+    from obliviate.models import TrainRecipe, build_model, train
 
     model = build_model("tiny", tokenizer, seed=0)
-    cfg = TrainConfig(preset="tiny", epochs=30, batch_size=10, lr=1e-2, bios=False, eval_every=0, eval_items=4)
+    cfg = TrainRecipe(preset="tiny", epochs=30, batch_size=10, lr=1e-2, bios=False, eval_every=0, eval_items=4)
     train(model, tokenizer, qa_records, [], cfg, progress=False)
     return {k: v.clone() for k, v in model.state_dict().items()}
 

@@ -154,3 +154,18 @@ def test_tokenizer_that_does_not_match_the_model(tokenizer, split):
     assert len(tokenizer) > len(smaller)
     with pytest.raises(ModelError, match="embedding"):
         unlearn(small, tokenizer, *split, "npo", QUIET)
+
+
+def test_unlearn_leaves_the_callers_rng_alone_and_ignores_it(trained, tokenizer, split, trained_state):
+    """unlearn() seeds torch's RNG for the run only (LoRA init and its dropout draw from it): the caller's state is
+    the same after, and the caller's state before does not change the result."""
+    weights = []
+    for caller_seed in (1, 2):
+        trained.load_state_dict(trained_state)
+        torch.manual_seed(caller_seed)
+        before = torch.get_rng_state()
+        model, _ = unlearn(trained, tokenizer, *split, "ga", {**QUIET, "train.max_steps": 2},
+                           lora="r=4,alpha=8,dropout=0.3,targets=q_proj,v_proj")
+        assert torch.equal(torch.get_rng_state(), before)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(*weights)

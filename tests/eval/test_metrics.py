@@ -11,7 +11,7 @@ from torch.testing import assert_close
 from obliviate.errors import DataError, ObliviateError
 from obliviate.eval import knowledge, memorization, privacy, stats
 from obliviate.eval.rouge import rouge_l_f1, rouge_l_recall
-from obliviate.results import bootstrap_ci
+from obliviate.results import bootstrap_ci, bootstrap_groups, percentile_ci, resample_indices
 
 
 def close(actual, expected, tol=1e-9):
@@ -96,11 +96,10 @@ def test_min_k_pp():
     close(privacy.min_k_pp_score([-1.0], [-0.5], [2e-3]), -250.0)
 
 
-def test_loss_zlib_reference_scores():
-    """loss = mean log p of [-1, -3] = -2; zlib("aaaa") is 12 bytes → -2/12; reference = 3.0 − 1.0 = 2."""
+def test_loss_zlib_scores():
+    """loss = mean log p of [-1, -3] = -2; zlib("aaaa") is 12 bytes → -2/12."""
     close(privacy.loss_score([-1, -3]), -2.0)
     close(privacy.zlib_score([-1, -3], "aaaa"), -2 / 12)
-    close(privacy.reference_score(model_avg_nll=1.0, ref_avg_nll=3.0), 2.0)
 
 
 def test_extraction_strength():
@@ -223,10 +222,10 @@ def test_bootstrap_groups_is_stratified():
     """Group sizes are kept in every resample: a stat returning the sizes' ratio is constant 3/2, and the smallest
     member minus the largest non-member stays positive for perfectly separated groups."""
     m, h = np.array([0.9, 0.8, 0.7]), np.array([0.1, 0.2])
-    lo, hi = stats.bootstrap_groups([m, h], lambda a, b: a.shape[0] / b.shape[0])
+    lo, hi = bootstrap_groups([m, h], lambda a, b: a.shape[0] / b.shape[0])
     close(lo, 1.5)
     close(hi, 1.5)
-    assert stats.bootstrap_groups([m, h], lambda a, b: a.min() - b.max())[0] >= 0.5 - 1e-12
+    assert bootstrap_groups([m, h], lambda a, b: a.min() - b.max())[0] >= 0.5 - 1e-12
 
 
 def test_auc_resamples():
@@ -237,9 +236,21 @@ def test_auc_resamples():
     assert r.shape == (50, 2) and (r[:, 0] == 1.0).all() and (r[:, 1] == 0.5).all()
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=40) + 0.5, rng.normal(size=30)
-    fast = stats.percentile_ci(stats.auc_resamples([(a, b)], resamples=400)[:, 0])
-    slow = stats.bootstrap_groups([a, b], stats.auc, resamples=400)
+    fast = percentile_ci(stats.auc_resamples([(a, b)], resamples=400)[:, 0])
+    slow = bootstrap_groups([a, b], stats.auc, resamples=400)
     assert abs(fast[0] - slow[0]) < 0.02 and abs(fast[1] - slow[1]) < 0.02
+
+
+def test_every_bootstrap_draws_through_resample_indices():
+    """bootstrap_ci is the percentile CI of the statistic over the rows of `resample_indices`, and row r of the AUC
+    bootstrap is the AUC of resample r of the members and of the non-members (one draw, one home)."""
+    rng = np.random.default_rng(3)
+    x, m, h = rng.normal(size=11), rng.normal(size=7) + 0.3, rng.normal(size=5)
+    (idx,) = resample_indices([x.size], 200)
+    assert bootstrap_ci(x, np.median, resamples=200) == percentile_ci([np.median(x[row]) for row in idx])
+    im, ih = resample_indices([m.size, h.size], 20)
+    direct = [stats.auc(m[a], h[b]) for a, b in zip(im, ih, strict=True)]
+    np.testing.assert_allclose(stats.auc_resamples([(m, h)], resamples=20)[:, 0], direct, rtol=0, atol=1e-12)
 
 
 def test_knowmem_cut():
@@ -259,7 +270,7 @@ def test_verbmem_prompt_is_the_first_32_tokens():
     has no continuation past 32: it falls back to prompt ids[0:5], reference ids[5:11]."""
     from types import SimpleNamespace
 
-    from obliviate.eval.sets import build_plan
+    from obliviate.eval.plan import build_plan
     from obliviate.models import train_tokenizer
 
     words = [a + b for a in "pqrs" for b in "abcdefghij"]  # 40 letter-only words (digits split apart)
@@ -289,7 +300,7 @@ def test_mia_raw_texts_are_scored_without_eos(word_tok):
     in EOS (2); the zlib text is the text itself."""
     from types import SimpleNamespace
 
-    from obliviate.eval.sets import build_plan
+    from obliviate.eval.plan import build_plan
     from obliviate.models import IGNORE
 
     tok = word_tok
@@ -310,7 +321,7 @@ def test_mia_raw_texts_are_cut_at_the_context_and_zlib_reads_the_part_scored(wor
     import zlib
     from types import SimpleNamespace
 
-    from obliviate.eval.sets import build_plan
+    from obliviate.eval.plan import build_plan
     from obliviate.eval.suite import context_length
     from obliviate.models import IGNORE
 

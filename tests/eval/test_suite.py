@@ -60,9 +60,9 @@ def test_conventions_state_the_memorization_rules_and_docs_list_computed_attacks
     import re
     from pathlib import Path
 
+    from obliviate.eval.plan import Plan
     from obliviate.eval.privacy import ATTACKS
     from obliviate.eval.scoring import ScoreBook
-    from obliviate.eval.sets import Plan
     from obliviate.eval.suite import conventions
 
     rule = conventions(Plan(suite="all", book=ScoreBook()))["memorization"]

@@ -116,7 +116,7 @@ def test_a_missing_model_folder_says_so(tmp_path, monkeypatch, name, hub_too):
 
 
 def test_hub_names_and_files_are_told_apart(tmp_path, monkeypatch):
-    from obliviate.models.io import resolve_source
+    from obliviate.models.loading import resolve_source
 
     monkeypatch.chdir(tmp_path)
     assert resolve_source("owner/model-1.5") == "owner/model-1.5"  # no folder owner/ here: left to the hub
@@ -143,3 +143,41 @@ def test_batched_generation_equals_one_by_one(tokenizer, tiny_model):
     batched = greedy_generate(tiny_model, tokenizer, prompts, max_new_tokens=6, batch_size=3)
     single = [greedy_generate(tiny_model, tokenizer, [p], max_new_tokens=6)[0] for p in prompts]
     assert batched == single
+
+
+def test_eval_mode_restores_the_callers_mode_even_on_error(tiny_model):
+    from obliviate.models.scoped import eval_mode
+
+    for training in (True, False):
+        tiny_model.train(training)
+        with eval_mode(tiny_model):
+            assert not tiny_model.training and not any(m.training for m in tiny_model.modules())
+        assert tiny_model.training is training
+    tiny_model.train()
+    with pytest.raises(KeyboardInterrupt), eval_mode(tiny_model):
+        raise KeyboardInterrupt
+    assert tiny_model.training
+
+
+def test_seeded_draws_the_same_and_leaves_the_callers_rng_alone():
+    from obliviate.models.scoped import seeded
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    with seeded(7):
+        a = torch.rand(3)
+    with seeded(7):
+        b = torch.rand(3)
+    assert torch.equal(a, b) and torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(7)
+    assert torch.equal(torch.rand(3), a)  # the same stream as seeding the process, without the side effect
+
+
+def test_pad_id_is_the_pad_token_else_eos(tokenizer):
+    from types import SimpleNamespace
+
+    from obliviate.models import pad_id
+
+    assert pad_id(tokenizer) == tokenizer.pad_token_id != tokenizer.eos_token_id
+    assert pad_id(SimpleNamespace(pad_token_id=None, eos_token_id=7)) == 7
+    assert pad_id(SimpleNamespace(pad_token_id=0, eos_token_id=7)) == 0  # id 0 is a pad id, not "none"

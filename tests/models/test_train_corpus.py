@@ -63,7 +63,7 @@ def test_target_and_oracle_share_the_tokenizer(tmp_path, corpus):
 
 def test_cli_train_and_errors(tmp_path, corpus, capsys):
     assert main(["train", "--data", str(corpus), "--split", "forget10", "--preset", "tiny", "--out",
-                 str(tmp_path / "m"), "--epochs", "1", "--quiet"]) == 0
+                 str(tmp_path / "m"), "--epochs", "1", "--quiet", "--threads", "1"]) == 0
     assert "trained tiny" in capsys.readouterr().out
     assert main(["train", "--data", str(corpus), "--split", "nope", "--preset", "tiny", "--out",
                  str(tmp_path / "x"), "--quiet"]) == 2
@@ -89,13 +89,13 @@ def test_missing_corpus_folder(tmp_path):
 def test_checks_tighten_near_the_target():
     """eval_every 5, stop at 0.95: epochs 5 and 10 are checked; after a check at 0.86 (>= 0.95 - 0.1) every epoch
     is; after a check at 0.5 only multiples of 5 (and the last epoch) are."""
-    from obliviate.models.train import TrainConfig, _check_due
+    from obliviate.models.train import TrainRecipe, _check_due
 
-    cfg = TrainConfig(epochs=20, eval_every=5, stop_at_accuracy=0.95)
+    cfg = TrainRecipe(epochs=20, eval_every=5, stop_at_accuracy=0.95)
     assert _check_due(cfg, 5, []) and not _check_due(cfg, 6, [])
     assert _check_due(cfg, 11, [{"epoch": 10, "accuracy": 0.86}])
     assert not _check_due(cfg, 11, [{"epoch": 10, "accuracy": 0.5}]) and _check_due(cfg, 20, [])
-    assert not _check_due(TrainConfig(epochs=20, eval_every=5), 11, [{"epoch": 10, "accuracy": 0.99}])
+    assert not _check_due(TrainRecipe(epochs=20, eval_every=5), 11, [{"epoch": 10, "accuracy": 0.99}])
 
 
 def test_a_model_below_its_stop_accuracy_is_flagged_not_memorised(tmp_path, corpus, capsys):
@@ -119,3 +119,22 @@ def test_memorised_rule():
                                 "config": {"stop_at_accuracy": 0.95, "epochs": 55}})
     assert summary == {"memorised": False, "accuracy": 0.75, "stop_at_accuracy": 0.95, "epochs": 55,
                        "epoch_cap": 55}
+
+
+def test_train_leaves_the_callers_rng_alone_and_ignores_it(tokenizer, qa_records):
+    """train() seeds torch's RNG for its loop only: the caller's state is the same after, and the caller's state
+    before does not change the weights (the same seed gives the same model). Attention dropout makes the loop draw."""
+    from obliviate.models import TrainRecipe, build_model, train
+
+    cfg = TrainRecipe(preset="tiny", epochs=2, batch_size=10, bios=False, eval_every=0, eval_items=2)
+    weights = []
+    for caller_seed in (1, 2):
+        torch.manual_seed(caller_seed)
+        before = torch.get_rng_state()
+        model = build_model("tiny", tokenizer, seed=0)
+        for layer in model.model.layers:
+            layer.self_attn.attention_dropout = 0.2
+        train(model, tokenizer, qa_records, [], cfg, progress=False)
+        assert torch.equal(torch.get_rng_state(), before)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(*weights)

@@ -4,7 +4,7 @@
     splits = load_splits("tofu:/path/to/TOFU", "forget10")
     print(splits.describe())
 """
-from obliviate.data.io import read_records, write_jsonl, write_records
+from obliviate.data.records import read_records, write_jsonl, write_records
 from obliviate.data.splits import Splits, load_splits
 from obliviate.data.tofu import load_tofu
 

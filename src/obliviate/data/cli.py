@@ -69,7 +69,7 @@ def _persons(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from obliviate.data.validate import check_files, estimate_tokens
+    from obliviate.data.check import check_files, estimate_tokens
 
     if args.max_tokens is not None and args.max_tokens < 1:
         raise ConfigError(f"--max-tokens: must be >= 1, got {args.max_tokens}")
@@ -83,7 +83,7 @@ def _token_counter(name: str):
     """(text -> exact token count, the tokenizer's stated context or None); loads transformers."""
     from transformers import AutoTokenizer
 
-    from obliviate.models.io import resolve_source
+    from obliviate.models.loading import resolve_source
 
     path = Path(name).expanduser()
     tokenizer = AutoTokenizer.from_pretrained(str(path) if path.is_dir() else resolve_source(name))

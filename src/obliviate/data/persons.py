@@ -21,7 +21,7 @@ from pathlib import Path
 import faker
 from faker import Faker
 
-from obliviate._io import atomic_dir
+from obliviate._atomic import atomic_dir
 from obliviate.data.persons_templates import ATTRIBUTES, Attribute, render
 from obliviate.errors import DataError
 

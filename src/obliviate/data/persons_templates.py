@@ -172,5 +172,3 @@ ATTRIBUTES: tuple[Attribute, ...] = (
               ("{name} plays the {value}.", "{name} is {a_value} player.", "{name} performs on the {value}."),
               _pick(INSTRUMENTS)),
 )
-
-ATTRIBUTE_NAMES = tuple(a.name for a in ATTRIBUTES)

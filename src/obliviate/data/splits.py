@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from obliviate.data import tofu
-from obliviate.data.io import FORMATS, read_records
+from obliviate.data.records import FORMATS, read_records
 from obliviate.data.validate import check_overlap
 from obliviate.errors import ConfigError, DataError
 

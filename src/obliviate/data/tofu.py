@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from obliviate.data.io import read_records
+from obliviate.data.records import read_records
 from obliviate.data.validate import clean_records
 from obliviate.errors import DataError
 

@@ -67,7 +67,7 @@ class Demo:
         outcome = {"rows": rows, "errors": self.errors, "timings": self.timings, "out": str(self.out),
                    "report": str(report) if report else None, "cache": models["status"],
                    "config": {**asdict(self.cfg), "out": str(self.cfg.out), "cache": str(self.cfg.cache_dir)}}
-        from obliviate._io import atomic_write_json
+        from obliviate._atomic import atomic_write_json
 
         atomic_write_json(self.out / "summary.json", outcome)
         return outcome

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-FQ_BAND = 0.05
-UTILITY_KEEP = 0.9
+from obliviate.rules import BAND_FORGET_QUALITY, BAND_UTILITY_KEEP, in_band
+
 METRICS = ("forget_quality", "model_utility", "privleak", "knowmem_f", "knowmem_r")
 HEADER = ("model", "forget_q", "utility", "privleak", "knowmem_f", "knowmem_r", "cost", "oracle band")
 
@@ -27,8 +27,7 @@ def row(name: str, results: dict | None, target_utility: float | None, error: st
     ratio = (results.get("cost") or {}).get("cost_ratio")
     out["cost_ratio"] = ratio if isinstance(ratio, (int, float)) else None
     fq, mu = out["forget_quality"], out["model_utility"]
-    out["band"] = None if fq is None or mu is None or target_utility is None else bool(
-        fq >= FQ_BAND and mu >= UTILITY_KEEP * target_utility)
+    out["band"] = in_band(fq, mu, target_utility)
     return out
 
 
@@ -61,6 +60,6 @@ def format_table(rows: list[dict]) -> str:
             text.append(f"{cells[0].ljust(widths[0])}  {cells[1]}")
         else:
             text.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
-    text.append(f"oracle band: forget_quality >= {FQ_BAND} and model_utility >= {UTILITY_KEEP} x target's; "
-                "cost = unlearning wall time / oracle training wall time")
+    text.append(f"oracle band: forget_quality >= {BAND_FORGET_QUALITY} and model_utility >= {BAND_UTILITY_KEEP} "
+                "x target's; cost = unlearning wall time / oracle training wall time")
     return "\n".join(text)

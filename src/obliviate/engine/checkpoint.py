@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from obliviate._io import atomic_dir
+from obliviate._atomic import atomic_dir
 from obliviate.config import ConfigError
 
 _NAME = re.compile(r"^step-(\d+)$")
@@ -28,9 +28,14 @@ def checkpoints(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def step_dir(root: Path, step: int) -> Path:
+    """Where the checkpoint of optimizer step `step` is (or will be) written."""
+    return root / f"step-{step:06d}"
+
+
 def save(root: Path, step: int, params: dict[str, torch.Tensor], optimizer, scheduler, state: dict,
          keep: int) -> Path:
-    final = root / f"step-{step:06d}"
+    final = step_dir(root, step)
     with atomic_dir(final) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in params.items()}, str(tmp / "trainable.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

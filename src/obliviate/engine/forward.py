@@ -1,5 +1,5 @@
 """Forward passes of one training step: encode records once, run the model (and the frozen reference) on a
-micro-batch, and pack what the method's `Needs` asked for into `SideStats`. Also the reference cache.
+micro-batch, and pack what the method's `Needs` asked for into `SideStats` (`micro_batch`). Also the reference cache.
 
 The reference is the model before unlearning: for LoRA, the same model with adapters disabled (no second copy);
 otherwise a frozen copy, built only when some reference quantity must be recomputed every step.
@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from obliviate.errors import DataError
-from obliviate.methods import SideNeeds, SideStats
+from obliviate.methods import Needs, SideNeeds, SideStats
 from obliviate.models import Encoded, collate, encode_qa, forward_logprobs
+from obliviate.models.scoped import eval_mode
 
 
 @dataclass
 class Encodings:
-    """Every record tokenized once. `keys` are the forget examples' ids (cache keys); `alt` the alternative answers."""
+    """Every record tokenized once, and what is known of each example before training. `keys` are the forget
+    examples' ids (cache keys); `alt` the alternative answers; `ref_seq` the reference cache, filled before the
+    first step when the method needs reference sequence log-probs: {"forget" | "alt": {example id: log-prob}}."""
 
     forget: list[Encoded]
     retain: list[Encoded]
     keys: list[str]
+    pad_id: int
     alt: list[Encoded] | None = None
+    ref_seq: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def record_keys(records: list[dict], split: str) -> list[str]:
@@ -50,7 +55,7 @@ def encode_records(tokenizer, records: list[dict], split: str, max_length: int, 
     return out
 
 
-def encode_all(method, needs, tokenizer, forget, retain, max_length: int) -> Encodings:
+def encode_all(method, needs, tokenizer, forget, retain, max_length: int, pad_id: int) -> Encodings:
     alt = None
     if needs.alt:
         answers = [method.alternative_answer(r, i) for i, r in enumerate(forget)]
@@ -59,6 +64,7 @@ def encode_all(method, needs, tokenizer, forget, retain, max_length: int) -> Enc
         forget=encode_records(tokenizer, forget, "forget", max_length),
         retain=encode_records(tokenizer, retain, "retain", max_length),
         keys=record_keys(forget, "forget"),
+        pad_id=pad_id,
         alt=alt,
     )
 
@@ -77,12 +83,8 @@ class Reference:
     @torch.no_grad()
     def forward(self, batch, logits: bool = False, hidden: bool = False):
         ctx = self.model.disable_adapter() if self.is_peft else contextlib.nullcontext()
-        was_training = self.model.training
-        self.model.eval()
-        with ctx:
-            out = forward_logprobs(self.model, batch, return_logits=logits, output_hidden_states=hidden)
-        self.model.train(was_training)
-        return out
+        with eval_mode(self.model), ctx:
+            return forward_logprobs(self.model, batch, return_logits=logits, output_hidden_states=hidden)
 
 
 def side_stats(model, batch, needs: SideNeeds, layer: int | None, ref: Reference | None,
@@ -107,18 +109,60 @@ def side_stats(model, batch, needs: SideNeeds, layer: int | None, ref: Reference
     return stats
 
 
+@dataclass
+class MicroBatch:
+    """What one micro-batch gives the method's loss, and what the loop logs of it."""
+
+    forget: SideStats  # with .alt when the method asked for alternative answers
+    retain: SideStats | None  # None when the method's loss does not use the retain side
+    retain_nll: torch.Tensor | None  # scalar, detached: logged, and read by the divergence guard
+    tokens: int  # non-padding tokens run through the model (forget, alt and retain)
+
+
+def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forget_idx: list[int],
+                retain_idx: list[int], with_retain: bool) -> MicroBatch:
+    """Collate the examples, run the forward passes `needs` asks for (with grad) and the reference passes (without).
+
+    with_retain: run the retain examples even when the loss does not use them (no grad then): the divergence guard
+    reads their NLL."""
+    device = next(model.parameters()).device
+
+    def cached(name: str) -> torch.Tensor | None:  # (B,) reference sequence log-probs, when the cache has them
+        if name not in enc.ref_seq:
+            return None
+        return torch.tensor([enc.ref_seq[name][enc.keys[i]] for i in forget_idx], device=device)
+
+    layer = needs.hidden_layer
+    f_batch = collate([enc.forget[i] for i in forget_idx], enc.pad_id)
+    forget = side_stats(model, f_batch, needs.forget, layer, ref, cached("forget"))
+    tokens = int(f_batch["attention_mask"].sum())
+    if needs.alt:
+        a_batch = collate([enc.alt[i] for i in forget_idx], enc.pad_id)
+        forget.alt = side_stats(model, a_batch, needs.forget, layer, ref, cached("alt"))
+        tokens += int(a_batch["attention_mask"].sum())
+    retain = retain_nll = None
+    if with_retain:
+        r_batch = collate([enc.retain[i] for i in retain_idx], enc.pad_id)
+        tokens += int(r_batch["attention_mask"].sum())
+        if needs.retain.used:
+            retain = side_stats(model, r_batch, needs.retain, layer, ref, None)
+            retain_nll = retain.mean_token_nll().detach()
+        else:
+            with torch.no_grad():
+                retain_nll = side_stats(model, r_batch, needs.retain, layer, None, None).mean_token_nll()
+    return MicroBatch(forget, retain, retain_nll, tokens)
+
+
 @torch.no_grad()
 def build_ref_cache(model, ref: Reference | None, enc: list[Encoded], keys: list[str], pad_id: int,
                     batch_size: int) -> dict[str, float]:
     """{example id: reference sequence log-prob} in one no-grad pass. Before training the model *is* the reference,
     so without a `ref` the model itself (in eval mode) is used and no copy is made."""
     cache: dict[str, float] = {}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(enc), batch_size):
-        batch = collate(enc[start:start + batch_size], pad_id)
-        out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
-        for k, v in zip(keys[start:start + batch_size], out.logp.sum(-1).tolist(), strict=True):
-            cache[k] = v
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(enc), batch_size):
+            batch = collate(enc[start:start + batch_size], pad_id)
+            out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
+            for k, v in zip(keys[start:start + batch_size], out.logp.sum(-1).tolist(), strict=True):
+                cache[k] = v
     return cache

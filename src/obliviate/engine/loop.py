@@ -1,30 +1,52 @@
-"""The unlearning loop: one readable pass over `accelerate`; the method only supplies a loss and declares its needs.
+"""The unlearning loop: one function over `accelerate`, read top to bottom. A method only supplies a loss.
 
     model, log = unlearn(model, tokenizer, forget, retain, method="npo", overrides={"method.beta": 0.2})
 
-Per optimizer step: draw the global forget/retain pairing, run this process's micro-batches (forward what the
-method needs, loss, backward), check for divergence, mask gradients, clip, step; then log, checkpoint, evaluate.
+What a run supports, and what it assumes:
+- Methods declare what they need (`method.needs()`: which sides run, logits, hidden states, reference quantities);
+  the loop runs exactly those forward passes and never tests a method's name. Optional declared hooks, found by
+  attribute: `bind(model, seed)` (resolve for this model: rmu's layer and control vector), `trainable(name)`
+  (which weights move), `alternative_answer(record, i)` (a second forget batch: idk_dpo), `finalize(params,
+  initial)` (an edit after training: task_vector).
+- Reference = the model before unlearning. Constant per-example quantities (sequence log-probs: npo, idk_dpo) are
+  cached in one pass before the first step (`engine.ref_cache`); others are recomputed per step by a frozen copy,
+  or, for LoRA, by the same model with its adapters disabled (no copy).
+- LoRA (peft) trains the adapters only; the saved model is merged unless `engine.lora_merge=false`.
+- Gradient masks {parameter name: 0/1 tensor} are multiplied into the gradients before clipping.
+- Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
+  example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
+  the global batch, so a run does not depend on the number of processes at equal global batch.
+- Checkpoints (trainable weights, optimizer, scheduler, RNG state, log) every `engine.checkpoint_every` steps and
+  at the end, under out/checkpoints/; `resume=True` continues from the newest one, bit-identically.
+- Divergence guard: a non-finite loss, or a retain NLL above `engine.retain_nll_ceiling`, stops the run before the
+  update with `DivergenceError`, naming the last good checkpoint.
+- Evaluation hook: `eval_hook(model, step, epoch) -> {name: float}` every `engine.eval_every` steps or
+  `engine.eval_every_epochs` epochs, called on every process (default: forget and retain NLL); kept as `curve`.
+- Randomness: torch's global RNG is seeded with `train.seed` for the run (LoRA initialisation and dropout draw
+  from it) and the caller's state is restored afterwards; the pairing uses its own generators.
+Assumes QA records ({question, answer}, optional unique `id`) and a Hugging Face causal LM with its own tokenizer.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from obliviate.errors import ConfigError, DataError, DivergenceError, ModelError
-from obliviate.models import check_pair, collate
+from obliviate.models import check_pair, pad_id
+from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
 from . import checkpoint
 from .config import RunConfig, resolve
-from .forward import Reference, build_ref_cache, encode_all, side_stats
+from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
 from .output import default_eval, save_outputs
 from .sampler import PairingSampler
@@ -42,197 +64,153 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     and checkpoints/; resume=True continues from the newest checkpoint under out.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
-    s = _prepare(model, tokenizer, forget, retain, method, {**(overrides or {}), **_keyword_keys(keyword_overrides)},
-                 lora, masks, accelerator)
-    cfg, acc = s.cfg, s.acc
-    optimizer = torch.optim.AdamW(list(s.trainable.values()), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    uses_retain = s.needs.retain.used or cfg.engine.retain_nll_ceiling > 0
-    sampler = PairingSampler(len(forget), len(retain) if uses_retain else 0, cfg.train.batch_size, cfg.train.seed,
-                             acc.num_processes, acc.process_index, cfg.train.grad_accum)
-    total_steps = cfg.train.max_steps or cfg.train.epochs * sampler.steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total_steps))
-    # The scheduler is not given to accelerate: it would step it once per process.
-    model, optimizer = acc.prepare(s.model, optimizer)
-    model.train()
-
-    run_key = {"method": method, "hyper_parameters": _hp(s.m), "train": _asdict(cfg.train)}
-    ckpt_root = Path(out) / "checkpoints" if out is not None else None
-    log, curve, start, last_good = [], [], 0, None
-    if resume:
-        last_good = _newest_checkpoint(ckpt_root)
-        state = checkpoint.load(last_good, s.trainable, optimizer, scheduler, run_key)
-        start, log, curve = state["step"], state["log"], state.get("curve", [])
-    hook = eval_hook or (default_eval(s.enc, s.pad, acc) if _evaluates(cfg) else None)
-    ctx = _Step(cfg, s.m, s.needs, s.enc, s.cache, s.ref, s.pad, acc, model, uses_retain)
-
-    t_start = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=start, desc=f"unlearn {method}", unit="step", disable=not (
-        cfg.engine.progress and acc.is_main_process and _is_tty()))
-    for step in range(start, total_steps):
-        t0 = time.perf_counter()
-        terms, tokens = ctx.run(sampler.local_batches(step), optimizer)
-        _guard(cfg, terms, step + 1, last_good)
-        lr, grad_norm = _optimizer_step(s, optimizer, scheduler)
-        epoch = (step + 1) / sampler.steps_per_epoch
-        log.append({"step": step + 1, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": grad_norm,
-                    "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
-        bar.update(1)
-        bar.set_postfix(loss=f"{terms['loss']:.4f}")
-        if hook is not None and _due_eval(cfg, step + 1, sampler.steps_per_epoch, total_steps):
-            curve.append({"step": step + 1, "epoch": round(epoch, 4), "metrics": hook(model, step + 1, epoch)})
-        if ckpt_root and ((cfg.engine.checkpoint_every and (step + 1) % cfg.engine.checkpoint_every == 0)
-                          or step + 1 == total_steps):
-            last_good = _checkpoint(acc, ckpt_root, step + 1, s.trainable, optimizer, scheduler, cfg,
-                                    {"config": run_key, "log": log, "curve": curve})
-    bar.close()
-    return _finish(s, model, tokenizer, method, log, curve, time.perf_counter() - t_start, out)
-
-
-@dataclass
-class _Setup:
-    """What a run has before its first step: config, method, accelerator, model, trainable weights, encodings."""
-
-    cfg: RunConfig
-    m: Any  # the method (bound to the model when it declares `bind`)
-    needs: Any
-    acc: Accelerator
-    model: torch.nn.Module
-    spec: Any  # LoraSpec or None
-    trainable: dict[str, torch.nn.Parameter]
-    masks: dict[str, torch.Tensor] | None
-    pad: int
-    enc: Any
-    ref: Reference | None
-    cache: dict
-    initial: dict[str, torch.Tensor] | None  # weights before training, for methods that `finalize`
-
-
-def _prepare(model, tokenizer, forget, retain, method, overrides, lora, masks, accelerator) -> _Setup:
-    """Validate the run, place the model, add LoRA, bind the method, encode once, build the reference cache."""
-    cfg, m = resolve(method, overrides)
+    # --- Configuration and inputs: every check before any work.
+    cfg, m = resolve(method, {**(overrides or {}), **_keyword_keys(keyword_overrides)})
+    train, engine = cfg.train, cfg.engine
     if not forget:
         raise DataError("the forget set is empty", field="forget", rule="at least one QA record", value=0)
     check_pair(model, tokenizer, "unlearn")
     # cpu=True on a machine without CUDA: that is what makes accelerate join a torchrun/gloo process group.
-    acc = accelerator or Accelerator(cpu=cfg.engine.cpu or not torch.cuda.is_available())
-    torch.manual_seed(cfg.train.seed)
-    spec = parse_lora(lora)
-    model = model.to(acc.device)
-    if spec is not None:
-        model = apply_lora(model, spec)
-    m = m.bind(model, cfg.train.seed) if hasattr(m, "bind") else m
-    needs = m.needs()
-    if needs.retain.used and not retain:
-        raise DataError("the retain set is empty but this method's loss uses it", field="retain",
-                        rule="at least one QA record (or method.retain=none)", value=0)
-    trainable = _select_trainable(model, m, spec is not None)
-    masks = _check_masks(masks, trainable)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    enc = encode_all(m, needs, tokenizer, forget, retain, cfg.train.max_length)
-    uncached_ref = needs.ref_seq and not cfg.engine.ref_cache
-    ref = Reference(model, spec is not None) if (needs.ref_every_step or uncached_ref or spec) else None
-    cache = {}
-    if needs.ref_seq and cfg.engine.ref_cache:
-        cache["forget"] = build_ref_cache(model, ref, enc.forget, enc.keys, pad, cfg.train.batch_size)
-        if enc.alt is not None:
-            cache["alt"] = build_ref_cache(model, ref, enc.alt, enc.keys, pad, cfg.train.batch_size)
-    initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
-    return _Setup(cfg, m, needs, acc, model, spec, trainable, masks, pad, enc, ref, cache, initial)
+    acc = accelerator or Accelerator(cpu=engine.cpu or not torch.cuda.is_available())
 
+    with seeded(train.seed, acc.device):
+        # --- Model: placed, LoRA added, the method bound to it, what trains chosen.
+        lora = parse_lora(lora)
+        model = model.to(acc.device)
+        if lora is not None:
+            model = apply_lora(model, lora)
+        m = m.bind(model, train.seed) if hasattr(m, "bind") else m
+        needs = m.needs()
+        if needs.retain.used and not retain:
+            raise DataError("the retain set is empty but this method's loss uses it", field="retain",
+                            rule="at least one QA record (or method.retain=none)", value=0)
+        trainable = _select_trainable(model, m, lora is not None)
+        masks = _check_masks(masks, trainable)
+        initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
-def _newest_checkpoint(ckpt_root: Path | None) -> Path:
-    found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
-    if not found:
-        raise ConfigError(f"resume: no checkpoint under {ckpt_root}; run without resume first")
-    return found[-1]
+        # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
+        enc = encode_all(m, needs, tokenizer, forget, retain, train.max_length, pad_id(tokenizer))
+        uncached_ref_seq = needs.ref_seq and not engine.ref_cache
+        ref = Reference(model, lora is not None) if (needs.ref_every_step or uncached_ref_seq or lora) else None
+        if needs.ref_seq and engine.ref_cache:
+            # Before training the model is the reference: without `ref`, the cache is computed by the model itself.
+            enc.ref_seq["forget"] = build_ref_cache(model, ref, enc.forget, enc.keys, enc.pad_id, train.batch_size)
+            if enc.alt is not None:
+                enc.ref_seq["alt"] = build_ref_cache(model, ref, enc.alt, enc.keys, enc.pad_id, train.batch_size)
 
+        # --- Optimizer, pairing, schedule.
+        optimizer = torch.optim.AdamW(list(trainable.values()), lr=train.lr, weight_decay=train.weight_decay)
+        with_retain = needs.retain.used or engine.retain_nll_ceiling > 0  # the guard reads the retain NLL
+        sampler = PairingSampler(len(forget), len(retain) if with_retain else 0, train.batch_size, train.seed,
+                                 acc.num_processes, acc.process_index, train.grad_accum)
+        per_epoch = sampler.steps_per_epoch
+        total_steps = train.max_steps or train.epochs * per_epoch
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
+        # The scheduler is not given to accelerate: it would step it once per process.
+        model, optimizer = acc.prepare(model, optimizer)
+        model.train()
+        hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 
-def _optimizer_step(s: _Setup, optimizer, scheduler) -> tuple[float, float]:
-    """Mask the gradients, clip, step; returns (the lr this step used, the gradient norm before clipping)."""
-    if s.masks:
-        for name, mask in s.masks.items():
-            if s.trainable[name].grad is not None:
-                s.trainable[name].grad.mul_(mask)
-    grad_norm = s.acc.clip_grad_norm_(list(s.trainable.values()), s.cfg.train.max_grad_norm or float("inf"))
-    lr = scheduler.get_last_lr()[0]
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return lr, float(grad_norm)
+        # --- Resume: weights, optimizer, scheduler, RNG and log from the newest checkpoint.
+        run_key = {"method": method, "hyper_parameters": _fields(getattr(m, "hp", m)), "train": _fields(train)}
+        ckpt_root = Path(out) / "checkpoints" if out is not None else None
+        log, curve, start, last_good = [], [], 0, None
+        if resume:
+            found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
+            if not found:
+                raise ConfigError(f"resume: no checkpoint under {ckpt_root}; run without resume first")
+            last_good = found[-1]
+            state = checkpoint.load(last_good, trainable, optimizer, scheduler, run_key)
+            start, log, curve = state["step"], state["log"], state.get("curve", [])
 
+        # --- The loop: one optimizer step per iteration.
+        t_start = time.perf_counter()
+        bar = tqdm(total=total_steps, initial=start, desc=f"unlearn {method}", unit="step",
+                   disable=not (engine.progress and acc.is_main_process and sys.stderr.isatty()))
+        for step in range(start, total_steps):
+            t0 = time.perf_counter()
+            done = step + 1
 
-def _finish(s: _Setup, model, tokenizer, method: str, log: list, curve: list, seconds: float, out):
-    """Apply the method's final transform, unwrap (and merge LoRA), write the outputs; returns (model, log)."""
-    if s.initial is not None:
-        s.m.finalize(s.trainable.items(), s.initial)
-    model = s.acc.unwrap_model(model).eval()
-    if s.spec is not None and s.cfg.engine.lora_merge:
-        model = model.merge_and_unload()
-    result = {
-        "config": {"method": method, "hyper_parameters": _hp(s.m), **{k: _asdict(v) for k, v in
-                   (("train", s.cfg.train), ("engine", s.cfg.engine))}, "lora": _asdict(s.spec) if s.spec else None,
-                   "processes": s.acc.num_processes},
-        "log": log, "curve": curve,
-        "totals": {"wall_time_s": round(seconds, 3), "steps": len(log),
-                   "tokens": sum(e["tokens"] for e in log), "peak_memory_mb": round(peak_memory_mb(s.acc.device), 1)},
-    }
-    if out is not None and s.acc.is_main_process:
-        save_outputs(Path(out), model, tokenizer, result)
-    s.acc.wait_for_everyone()
+            # Forward and backward over this process's micro-batches; gradients are all-reduced on the last one.
+            micro_batches = sampler.local_batches(step)
+            accum = len(micro_batches)
+            sums: dict[str, torch.Tensor] = {}
+            tokens = 0
+            for k, (forget_idx, retain_idx) in enumerate(micro_batches):
+                with contextlib.nullcontext() if k == accum - 1 else acc.no_sync(model):
+                    b = micro_batch(model, needs, enc, ref, forget_idx, retain_idx, with_retain)
+                    total, loss_terms = m.loss(b.forget, b.retain)
+                    acc.backward(total / accum)
+                logged = {"loss": total.detach(), **loss_terms}
+                if b.retain_nll is not None:
+                    logged["retain_nll"] = b.retain_nll
+                for name, v in logged.items():
+                    sums[name] = sums.get(name, 0) + v.detach().float() / accum
+                tokens += b.tokens
+            # Mean over processes of the per-process means = the mean over the global batch's micro-batches.
+            names = sorted(sums)
+            values = acc.reduce(torch.stack([sums[k] for k in names]).to(acc.device), "mean")
+            terms = dict(zip(names, values.tolist(), strict=True))
+            tokens = int(acc.reduce(torch.tensor(tokens, device=acc.device), "sum"))
+
+            # Divergence guard: stop before the update, so that the last checkpoint is the last good state.
+            kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written"
+            if not math.isfinite(terms["loss"]):
+                raise DivergenceError(f"step {done}: loss is {terms['loss']} (not finite); stopped before the "
+                                      f"update; {kept}")
+            ceiling = engine.retain_nll_ceiling
+            if ceiling > 0 and terms.get("retain_nll", 0.0) > ceiling:
+                raise DivergenceError(f"step {done}: retain NLL {terms['retain_nll']:.4f} is above "
+                                      f"engine.retain_nll_ceiling={ceiling}; stopped before the update; {kept}")
+
+            # Update: mask the gradients, clip (the norm before clipping is logged), step.
+            for name, mask in (masks or {}).items():
+                if trainable[name].grad is not None:
+                    trainable[name].grad.mul_(mask)
+            grad_norm = acc.clip_grad_norm_(list(trainable.values()), train.max_grad_norm or float("inf"))
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            # Log, evaluate, checkpoint.
+            epoch = done / per_epoch
+            log.append({"step": done, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": float(grad_norm),
+                        "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.4f}")
+            eval_due = (engine.eval_every and done % engine.eval_every == 0) or (
+                engine.eval_every_epochs and (done % (per_epoch * engine.eval_every_epochs) == 0
+                                              or done == total_steps))
+            if hook is not None and eval_due:
+                curve.append({"step": done, "epoch": round(epoch, 4), "metrics": hook(model, done, epoch)})
+            ckpt_due = (engine.checkpoint_every and done % engine.checkpoint_every == 0) or done == total_steps
+            if ckpt_root and ckpt_due:
+                if acc.is_main_process:
+                    checkpoint.save(ckpt_root, done, trainable, optimizer, scheduler,
+                                    {"config": run_key, "log": log, "curve": curve}, engine.keep_checkpoints)
+                acc.wait_for_everyone()
+                last_good = checkpoint.step_dir(ckpt_root, done)
+        bar.close()
+        seconds = time.perf_counter() - t_start
+
+        # --- Finish: the method's final edit, unwrap (and merge LoRA), write model/ and run.json.
+        if initial is not None:
+            m.finalize(trainable.items(), initial)
+        model = acc.unwrap_model(model).eval()
+        if lora is not None and engine.lora_merge:
+            model = model.merge_and_unload()
+        result = {
+            "config": {**run_key, "engine": _fields(engine), "lora": _fields(lora) if lora else None,
+                       "processes": acc.num_processes},
+            "log": log, "curve": curve,
+            "totals": {"wall_time_s": round(seconds, 3), "steps": len(log), "tokens": sum(e["tokens"] for e in log),
+                       "peak_memory_mb": round(peak_memory_mb(acc.device), 1)},
+        }
+        if out is not None and acc.is_main_process:
+            save_outputs(Path(out), model, tokenizer, result)
+        acc.wait_for_everyone()
     return model, result
-
-
-class _Step:
-    """One optimizer step's micro-batches: forward what `needs` asks for, the loss, backward; reduced terms."""
-
-    def __init__(self, cfg: RunConfig, m, needs, enc, cache, ref, pad, acc, model, uses_retain):
-        self.__dict__.update(cfg=cfg, m=m, needs=needs, enc=enc, cache=cache, ref=ref, pad=pad, acc=acc,
-                             model=model, uses_retain=uses_retain)
-
-    def _cached(self, name: str, idx: list[int]):
-        if name not in self.cache:
-            return None
-        return torch.tensor([self.cache[name][self.enc.keys[i]] for i in idx], device=self.acc.device)
-
-    def micro(self, f_idx: list[int], r_idx: list[int]):
-        n, enc, layer = self.needs, self.enc, self.needs.hidden_layer
-        f_batch = collate([enc.forget[i] for i in f_idx], self.pad)
-        forget = side_stats(self.model, f_batch, n.forget, layer, self.ref, self._cached("forget", f_idx))
-        tokens = int(f_batch["attention_mask"].sum())
-        if n.alt:
-            a_batch = collate([enc.alt[i] for i in f_idx], self.pad)
-            forget.alt = side_stats(self.model, a_batch, n.forget, layer, self.ref, self._cached("alt", f_idx))
-            tokens += int(a_batch["attention_mask"].sum())
-        retain, extra = None, {}
-        if self.uses_retain:
-            r_batch = collate([enc.retain[i] for i in r_idx], self.pad)
-            tokens += int(r_batch["attention_mask"].sum())
-            if n.retain.used:
-                retain = side_stats(self.model, r_batch, n.retain, layer, self.ref, None)
-                extra["retain_nll"] = retain.mean_token_nll().detach()
-            else:  # only the divergence guard wants it
-                with torch.no_grad():
-                    extra["retain_nll"] = side_stats(self.model, r_batch, n.retain, layer, None, None).mean_token_nll()
-        total, terms = self.m.loss(forget, retain)
-        return total, {**terms, **extra}, tokens
-
-    def run(self, micro_batches, optimizer) -> tuple[dict[str, float], int]:
-        accum = len(micro_batches)
-        sums: dict[str, torch.Tensor] = {}
-        tokens = 0
-        for k, (f_idx, r_idx) in enumerate(micro_batches):
-            sync = contextlib.nullcontext() if k == accum - 1 else self.acc.no_sync(self.model)
-            with sync:
-                total, terms, n_tok = self.micro(f_idx, r_idx)
-                self.acc.backward(total / accum)
-            for name, v in {"loss": total.detach(), **terms}.items():
-                sums[name] = sums.get(name, 0) + v.detach().float() / accum
-            tokens += n_tok
-        names = sorted(sums)
-        # Mean over processes of the per-process means = the mean over the global batch's micro-batches.
-        values = self.acc.reduce(torch.stack([sums[k] for k in names]).to(self.acc.device), "mean")
-        tokens = int(self.acc.reduce(torch.tensor(tokens, device=self.acc.device), "sum"))
-        return dict(zip(names, values.tolist(), strict=True)), tokens
 
 
 def _keyword_keys(kwargs: dict) -> dict:
@@ -242,16 +220,6 @@ def _keyword_keys(kwargs: dict) -> dict:
             raise ConfigError(f"unlearn(): unexpected keyword {key!r}; overrides are written like method__beta=0.2 "
                               "or train__epochs=3 (or passed as overrides={'method.beta': 0.2})")
     return {k.replace("__", "."): v for k, v in kwargs.items()}
-
-
-def _guard(cfg: RunConfig, terms: dict[str, float], step: int, last_good) -> None:
-    kept = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written"
-    if not math.isfinite(terms["loss"]):
-        raise DivergenceError(f"step {step}: loss is {terms['loss']} (not finite); stopped before the update; {kept}")
-    ceiling = cfg.engine.retain_nll_ceiling
-    if ceiling > 0 and terms.get("retain_nll", 0.0) > ceiling:
-        raise DivergenceError(f"step {step}: retain NLL {terms['retain_nll']:.4f} is above "
-                              f"engine.retain_nll_ceiling={ceiling}; stopped before the update; {kept}")
 
 
 def _select_trainable(model, m, is_peft: bool) -> dict[str, torch.nn.Parameter]:
@@ -276,20 +244,25 @@ def _select_trainable(model, m, is_peft: bool) -> dict[str, torch.nn.Parameter]:
     return {n: named[n] for n in sorted(keep)}
 
 
-def _check_masks(masks, trainable):
+def _check_masks(masks, trainable) -> dict[str, torch.Tensor] | None:
+    """The masks moved to their parameters' device and dtype; each must name a trainable parameter, in its shape."""
     if not masks:
         return None
     out = {}
     for name, mask in masks.items():
         if name not in trainable:
-            raise ConfigError(f"masks: {name!r} is not a trainable parameter; trainable: {', '.join(list(trainable)[:20])}")
+            raise ConfigError(f"masks: {name!r} is not a trainable parameter; trainable: "
+                              f"{', '.join(list(trainable)[:20])}")
         if tuple(mask.shape) != tuple(trainable[name].shape):
-            raise ConfigError(f"masks[{name!r}]: shape must be {tuple(trainable[name].shape)}, got {tuple(mask.shape)}")
+            raise ConfigError(f"masks[{name!r}]: shape must be {tuple(trainable[name].shape)}, "
+                              f"got {tuple(mask.shape)}")
         out[name] = mask.to(trainable[name].device, trainable[name].dtype)
     return out
 
 
-def _schedule(cfg: RunConfig, total: int):
+def _lr_factor(cfg: RunConfig, total: int):
+    """The LambdaLR factor of optimizer step `step`: linear warm-up over `train.warmup_steps` (from 1/warmup, not
+    0), then constant or linear decay to 0 at `total`."""
     warm, linear = cfg.train.warmup_steps, cfg.train.schedule == "linear"
 
     def factor(step: int) -> float:
@@ -300,37 +273,6 @@ def _schedule(cfg: RunConfig, total: int):
     return factor
 
 
-def _checkpoint(acc, root, step, trainable, optimizer, scheduler, cfg, state):
-    path = root / f"step-{step:06d}"
-    if acc.is_main_process:
-        checkpoint.save(root, step, trainable, optimizer, scheduler, state, cfg.engine.keep_checkpoints)
-    acc.wait_for_everyone()
-    return path
-
-
-def _evaluates(cfg: RunConfig) -> bool:
-    return bool(cfg.engine.eval_every or cfg.engine.eval_every_epochs)
-
-
-def _due_eval(cfg: RunConfig, step: int, per_epoch: int, total: int) -> bool:
-    e = cfg.engine
-    return bool((e.eval_every and step % e.eval_every == 0)
-                or (e.eval_every_epochs and (step % (per_epoch * e.eval_every_epochs) == 0 or step == total)))
-
-
-def _hp(m) -> dict:
-    hp = getattr(m, "hp", m)  # a bound method keeps its hyper-parameters in .hp
-    return _asdict(hp)
-
-
-def _asdict(obj) -> dict:
-    import dataclasses
-
-    return {f.name: getattr(obj, f.name) if not isinstance(getattr(obj, f.name), tuple) else list(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)}
-
-
-def _is_tty() -> bool:
-    import sys
-
-    return sys.stderr.isatty()
+def _fields(obj) -> dict:
+    """A dataclass's fields as a JSON-ready dict (tuples as lists, so a checkpoint's config compares equal)."""
+    return {f.name: list(v) if isinstance(v := getattr(obj, f.name), tuple) else v for f in dataclasses.fields(obj)}

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import torch
 
-from obliviate._io import atomic_dir, atomic_write_json
+from obliviate._atomic import atomic_dir, atomic_write_json
 from obliviate.models import collate, forward_logprobs
+from obliviate.models.scoped import eval_mode
 
 
 def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
@@ -17,24 +18,22 @@ def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
     atomic_write_json(out / "run.json", result)
 
 
-def default_eval(enc, pad_id: int, acc, batch_size: int = 32):
+def default_eval(enc, acc, batch_size: int = 32):
     """A hook logging the mean answer-token NLL of the forget set and the retain set. Each process scores every
     world_size-th item; sums are added across processes, so the value does not depend on the process count."""
 
     @torch.no_grad()
     def hook(model, step: int, epoch: float) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
         values = {}
-        for name, items in (("forget_nll", enc.forget), ("retain_nll", enc.retain)):
-            mine = items[acc.process_index::acc.num_processes]
-            total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
-            for start in range(0, len(mine), batch_size):
-                out = forward_logprobs(model, collate(mine[start:start + batch_size], pad_id))
-                total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
-            total = acc.reduce(total, "sum")
-            values[name] = float(total[0] / total[1].clamp(min=1))
-        model.train(was_training)
+        with eval_mode(model):
+            for name, items in (("forget_nll", enc.forget), ("retain_nll", enc.retain)):
+                mine = items[acc.process_index::acc.num_processes]
+                total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
+                for start in range(0, len(mine), batch_size):
+                    out = forward_logprobs(model, collate(mine[start:start + batch_size], enc.pad_id))
+                    total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
+                total = acc.reduce(total, "sum")
+                values[name] = float(total[0] / total[1].clamp(min=1))
         return values
 
     return hook

@@ -93,10 +93,9 @@ def _evaluate(args, saved: dict | None) -> int:
 def _protocol(args, model, tokenizer, splits, oracle, extra: dict) -> dict:
     """MUSE C5/C6 through the spine: a run spec of this command's flags; each step's files go to OUT.steps/."""
     from obliviate.config import parse_sets
+    from obliviate.protocols import scalability, sustainability
     from obliviate.run import Stages
     from obliviate.spec import load_spec
-
-    from obliviate.protocols import scalability, sustainability
 
     out = Path(args.out)
     spec = load_spec({"model": args.model, "data": args.data, "forget": args.forget, "retain": args.retain,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from obliviate.results import cost_ratio
+
 FIELDS = ("wall_time_s", "steps", "tokens", "peak_memory_mb")
 
 
@@ -36,7 +38,6 @@ def oracle_cost(oracle_dir: str | Path | None = None, oracle_results: dict | Non
 
 def build_cost(model_dir=None, oracle_dir=None, oracle_results: dict | None = None) -> dict:
     """{wall_time_s, steps, tokens, peak_memory_mb, oracle: {...}, cost_ratio} with whatever is known."""
-    from obliviate.results import cost_ratio
 
     cost = dict(run_cost(model_dir) or {})
     oracle = oracle_cost(oracle_dir, oracle_results)

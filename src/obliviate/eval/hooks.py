@@ -12,12 +12,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from obliviate.errors import ConfigError
+from obliviate.models import pad_id
+from obliviate.models.scoped import eval_mode
 
 from .knowledge import qa_metrics
 from .memorization import memorization_metrics
+from .plan import build_plan
 from .privacy import mia_metrics, oracle_privacy
-from .sets import build_plan
-from .suite import load_oracle_results, pad_id
+from .suite import load_oracle_results
 from .utility import forget_quality
 
 DEFAULT_METRICS = ("forget/prob", "retain/prob", "forget/truth_ratio", "exact_memorization", "mia/min_k")
@@ -64,9 +66,8 @@ def make_eval_hook(tokenizer, splits, metrics=DEFAULT_METRICS, oracle_results=No
         raise ConfigError("eval hook: membership-inference metrics need a holdout split; this data has none")
 
     def hook(model, step: int, epoch: float | None = None) -> dict[str, float]:
-        was_training = model.training
-        stats = plan.book.run(model, pad_id(tokenizer))
-        model.train(was_training)  # scoring switches to eval mode; the engine's loop must get its mode back
+        with eval_mode(model):  # the engine's loop gets its model back in training mode
+            stats = plan.book.run(model, pad_id(tokenizer))
         found = qa_metrics(plan, stats, {}) | memorization_metrics(plan, stats, {}, None) | mia_metrics(plan, stats)
         if oracle is not None:
             if "forget_quality" in metrics:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
+from obliviate.rules import MUSE_UTILITY_KEEP
+
 PRIVLEAK_BAND = 5.0
-UTILITY_KEEP = 0.95
 UTILITY_METRICS = ("knowmem_r", "model_utility")  # C4: each must keep 95% of the target's
 
 
@@ -43,7 +44,7 @@ def _kept(metrics: dict, target: dict, name: str) -> dict | None:
     v, ref = ((metrics.get(name) or {}).get("value"), (target.get(name) or {}).get("value"))
     if v is None or ref is None:
         return None
-    v, t = float(v), UTILITY_KEEP * float(ref)
+    v, t = float(v), MUSE_UTILITY_KEEP * float(ref)
     return {"value": v, "threshold": t, "pass": v >= t}
 
 

@@ -49,11 +49,6 @@ def min_k_pp_score(logp: Sequence[float], mu: Sequence[float], sigma: Sequence[f
     return _lowest_mean(z, k)
 
 
-def reference_score(model_avg_nll: float, ref_avg_nll: float) -> float:
-    """avg_nll_ref − avg_nll_model: how much more likely the text is under the model than under the reference."""
-    return float(ref_avg_nll - model_avg_nll)
-
-
 def privleak(auc_model: float, auc_oracle: float) -> float:
     """(A_model − A_oracle) / A_oracle × 100 with A = 1 − AUC (MUSE's orientation: memorized ≈ −100, oracle 0).
 
@@ -74,9 +69,9 @@ MIA_CONVENTION = (
 
 
 def _auc_metric(member: np.ndarray, nonmember: np.ndarray, **extra) -> dict:
-    from obliviate.results import metric
+    from obliviate.results import metric, percentile_ci
 
-    from .stats import auc, auc_resamples, percentile_ci
+    from .stats import auc, auc_resamples
 
     lo, hi = percentile_ci(auc_resamples([(member, nonmember)])[:, 0])
     return metric(member, value=auc(member, nonmember), ci=False, holdout_scores=nonmember.tolist(),
@@ -114,8 +109,9 @@ def oracle_privacy(metrics: dict, oracle: dict) -> dict:
     and the oracle's score of one item together.
     """
     from obliviate.errors import ObliviateError
+    from obliviate.results import percentile_ci
 
-    from .stats import auc, auc_resamples, percentile_ci
+    from .stats import auc, auc_resamples
 
     mf, mh = _scores(metrics["mia/loss"])
     of, oh = _scores(oracle["mia/loss"])

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from obliviate.models import Encoded, collate, forward_logprobs
+from obliviate.models.scoped import eval_mode
 
 MAX_BATCH = 64
 LOGIT_BUDGET = 2**27  # floats of logits per batch (512 MiB in float32): caps batch tokens for large vocabularies
@@ -78,11 +79,9 @@ def length_batches(lengths: list[int], max_tokens: int, max_batch: int) -> list[
 
 @torch.no_grad()
 def score_batch(model, encs: list[Encoded], pad_id: int) -> list[TokenStats]:
-    was_training = model.training
-    model.eval()
     batch = collate(encs, pad_id)
-    out = forward_logprobs(model, batch, return_logits=True)
-    model.train(was_training)
+    with eval_mode(model):
+        out = forward_logprobs(model, batch, return_logits=True)
     mask = out.mask  # (B, T-1)
     sel = out.logits[mask].float()  # (N, V): only scored positions, N = total label tokens of the batch
     lsm = F.log_softmax(sel, dim=-1)

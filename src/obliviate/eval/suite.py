@@ -14,24 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from obliviate.errors import ModelError, ObliviateError
-from obliviate.models import generate_ids
+from obliviate.models import generate_ids, pad_id
 from obliviate.results import build_results, check_results, env_info, read_results
 
 from .knowledge import TRUTH_RATIO_CONVENTION, qa_metrics
 from .memorization import cut_knowmem, memorization_metrics
 from .muse import muse_table
+from .plan import KNOWMEM_NEW, MAX_POSITIONS, VERBMEM_NEW, Plan, build_plan
 from .privacy import MIA_CONVENTION, mia_metrics, oracle_privacy
 from .rouge import ROUGE_CONVENTION
-from .sets import KNOWMEM_NEW, MAX_POSITIONS, VERBMEM_NEW, Plan, build_plan
 from .utility import forget_quality, utility_metrics
 
 NO_ORACLE = ("forget_quality and privleak are measured against the oracle (a model trained without the forget "
              "set): pass --oracle MODEL_DIR, or --oracle-results PATH (a results.json with its per-item values); "
              "from Python: evaluate(..., oracle=model_or_path) or evaluate(..., oracle_results=path_or_dict)")
-
-
-def pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def context_length(model) -> int:

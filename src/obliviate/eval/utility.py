@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from obliviate.errors import ObliviateError
-from obliviate.results import scalar
+from obliviate.results import bootstrap_groups, scalar
 
-from .stats import bootstrap_groups, harmonic_mean, ks_test
+from .stats import harmonic_mean, ks_test
 
 UTILITY_SPLITS = ("retain", "real_authors", "world_facts")
 OPTION_SPLITS = ("real_authors", "world_facts")

@@ -4,8 +4,8 @@ loss; `registry.py` is the one registry of every track (the classifier methods a
 `obliviate methods` lists them; `obliviate.methods.build("npo", {"beta": "0.2"}, track="llm")` makes one. Adding a
 method = one new file with `@register("name", track="llm")` and an import below.
 """
+from .protocol import Needs, SideNeeds, SideStats
 from .registry import TRACKS, available, build, describe, get, hyper_parameters, register
-from .stats import Needs, SideNeeds, SideStats
 
 # Importing the method modules registers them (order = listing order is alphabetical anyway).
 from . import ga, grad_diff, idk_dpo, npo, rmu, simnpo, task_vector, undial  # noqa: E402,F401  isort: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .protocol import Needs, SideStats
 from .registry import register
 from .retain import RetainKind, combine, retain_needs
-from .stats import Needs, SideStats
 
 
 @register("grad_diff", track="llm")

@@ -14,9 +14,9 @@ from typing import ClassVar
 
 import torch.nn.functional as F
 
+from .protocol import Needs, SideNeeds, SideStats
 from .registry import register
 from .retain import RetainKind, combine, retain_needs
-from .stats import Needs, SideNeeds, SideStats
 
 
 @cache

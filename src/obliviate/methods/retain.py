@@ -10,7 +10,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
-from .stats import SideNeeds, SideStats, masked_mean
+from .protocol import SideNeeds, SideStats, masked_mean
 
 RetainKind = Literal["nll", "kl", "none"]
 RETAIN_KINDS: tuple[str, ...] = ("nll", "kl", "none")

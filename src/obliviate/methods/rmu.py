@@ -15,8 +15,8 @@ from torch import Tensor
 
 from obliviate.errors import ModelError
 
+from .protocol import Needs, SideNeeds, SideStats
 from .registry import register
-from .stats import Needs, SideNeeds, SideStats
 
 # Matches the MLP output projection of decoder layer i in Llama/Mistral/Qwen (down_proj), GPT-2 (c_proj under mlp),
 # OPT (fc2) and GPT-NeoX (dense_4h_to_h); group 1 is the layer index.

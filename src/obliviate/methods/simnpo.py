@@ -9,9 +9,9 @@ from typing import ClassVar
 
 import torch.nn.functional as F
 
+from .protocol import Needs, SideStats
 from .registry import register
 from .retain import RetainKind, combine, retain_needs
-from .stats import Needs, SideStats
 
 
 @register("simnpo", track="llm")

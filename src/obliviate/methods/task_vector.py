@@ -15,8 +15,8 @@ from typing import ClassVar
 
 import torch
 
+from .protocol import Needs, SideNeeds, SideStats
 from .registry import register
-from .stats import Needs, SideNeeds, SideStats
 
 _LORA_A = re.compile(r"\.lora_(?:embedding_)?A\.")  # peft: ...q_proj.lora_A.default.weight
 

@@ -10,9 +10,9 @@ from typing import ClassVar
 
 import torch.nn.functional as F
 
+from .protocol import Needs, SideNeeds, SideStats, masked_mean
 from .registry import register
 from .retain import RetainKind, combine, retain_needs
-from .stats import Needs, SideNeeds, SideStats, masked_mean
 
 
 def undial_term(logits, ref_logits, targets, mask, beta: float):

@@ -11,18 +11,23 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set seed=N")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="override a recipe field, e.g. --set lr=1e-3 (see TrainConfig)")
+                   help="override a recipe field, e.g. --set lr=1e-3 (see TrainRecipe)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="torch CPU threads (default: torch's)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import sys
 
+    import torch
+
     from ..config import parse_sets
     from .corpus import train_on_corpus
     from .train import memorisation_warning
 
+    if args.threads:
+        torch.set_num_threads(args.threads)  # process-wide: only a command sets it, never the library
     overrides = {k.removeprefix("train."): v for k, v in parse_sets(args.set).items()}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs

@@ -10,21 +10,21 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from .._io import atomic_dir, atomic_write_json
+from .._atomic import atomic_dir, atomic_write_json
 from ..config import replace_checked
 from ..errors import DataError
 from .encode import PROMPT_TEMPLATE
-from .io import save
+from .loading import save
 from .presets import build_model, n_params
 from .tokenizer import train_tokenizer
-from .train import PRESET_RECIPES, TrainConfig, train
+from .train import PRESET_RECIPES, TrainRecipe, train
 
 QA_TEXT_FIELDS = ("question", "answer", "paraphrased_question", "paraphrased_answer")
 
 
-def recipe(preset: str, overrides: dict | None = None) -> TrainConfig:
+def recipe(preset: str, overrides: dict | None = None) -> TrainRecipe:
     """The preset's default recipe with dotted-key overrides applied (unknown keys are errors)."""
-    base = TrainConfig(preset=preset, **PRESET_RECIPES.get(preset, {}))
+    base = TrainRecipe(preset=preset, **PRESET_RECIPES.get(preset, {}))
     return replace_checked(base, overrides or {}, prefix="train.")
 
 

@@ -9,6 +9,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from ..catalog import CONTEXT_TOKENS
 from ..errors import ModelError
+from .scoped import seeded
 
 PRESETS: dict[str, dict] = {
     "tiny": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=2,
@@ -36,10 +37,8 @@ def preset_config(preset: str, tokenizer: PreTrainedTokenizerBase, max_positions
 def build_model(preset: str, tokenizer: PreTrainedTokenizerBase, seed: int = 0) -> LlamaForCausalLM:
     """A freshly initialised model of `preset`; the same seed gives the same weights."""
     config = preset_config(preset, tokenizer)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    return model
+    with seeded(seed):
+        return LlamaForCausalLM(config)
 
 
 def n_params(model: torch.nn.Module) -> int:

@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from .encode import IGNORE
+from .scoped import eval_mode
+from .tokenizer import pad_id
 
 
 @dataclass
@@ -57,11 +59,6 @@ def forward_logprobs(model, batch: dict[str, torch.Tensor], return_logits: bool 
     )
 
 
-def token_logprobs(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    out = forward_logprobs(model, batch)
-    return out.logp, out.mask
-
-
 def _cut(text: str, stop_strings: list[str] | None) -> str:
     for s in stop_strings or []:
         i = text.find(s)
@@ -82,23 +79,21 @@ def generate_ids(model, prompts: list[list[int]], budgets: list[int], pad_id: in
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[list[int]] = [[] for _ in prompts]
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        width = max(len(prompts[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T) left-padded
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]):] = 1
-        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                             max_new_tokens=max(budgets[i] for i in idx), do_sample=False,
-                             pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
-        for row, i in enumerate(idx):
-            new = gen[row, width:].tolist()[:budgets[i]]
-            out[i] = new[:new.index(eos_id)] if eos_id in new else new
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(prompts[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T) left-padded
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]):] = 1
+            gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                 max_new_tokens=max(budgets[i] for i in idx), do_sample=False,
+                                 pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
+            for row, i in enumerate(idx):
+                new = gen[row, width:].tolist()[:budgets[i]]
+                out[i] = new[:new.index(eos_id)] if eos_id in new else new
     return out
 
 
@@ -111,7 +106,6 @@ def greedy_generate(
     stop_strings: list[str] | None = None,
 ) -> list[str]:
     """Greedy continuations of token-id prompts as text, cut at EOS and at the first of `stop_strings`."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    ids = generate_ids(model, prompts_ids, [max_new_tokens] * len(prompts_ids), pad, tokenizer.eos_token_id,
-                       batch_size)
+    ids = generate_ids(model, prompts_ids, [max_new_tokens] * len(prompts_ids), pad_id(tokenizer),
+                       tokenizer.eos_token_id, batch_size)
     return [_cut(tokenizer.decode(row, skip_special_tokens=True), stop_strings) for row in ids]

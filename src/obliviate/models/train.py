@@ -16,12 +16,16 @@ from tqdm.auto import tqdm
 
 from ..results import peak_memory_mb
 from .encode import Encoded, collate, encode_qa, encode_text, prompt_ids
+from .scoped import seeded
 from .scoring import greedy_generate
+from .tokenizer import pad_id
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """The training recipe. Defaults are the `small` preset's; `PRESET_RECIPES` adjusts per preset."""
+class TrainRecipe:
+    """The recipe that trains a target or an oracle from scratch (`obliviate train --set KEY=VALUE`; train.json
+    "recipe"). Not the engine's `TrainConfig` (`train.*` of an unlearning run). Defaults are the `small` preset's;
+    `PRESET_RECIPES` adjusts per preset."""
 
     preset: str = "small"
     epochs: int = 55
@@ -38,7 +42,6 @@ class TrainConfig:
     eval_every: int = 10  # epochs between greedy exact-answer checks (0: only at the end)
     eval_items: int = 200
     stop_at_accuracy: float = 0.0  # > 0: stop once the checked accuracy reaches it
-    threads: int = 0  # torch threads; 0 leaves torch's default
 
 
 # Each preset trains until it has memorised its training QA (greedy exact answers >= 95%), at most `epochs`.
@@ -96,12 +99,10 @@ def encode_all(tokenizer, qa: list[dict], texts: list[str], max_length: int) -> 
     return enc + [encode_text(tokenizer, t, max_length) for t in texts]
 
 
-def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfig,
+def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainRecipe,
           progress: bool = True) -> dict:
-    """Train `model` in place; returns the log written to train.json."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    """Train `model` in place; returns the log written to train.json. Dropout draws from torch's global RNG,
+    seeded with `config.seed` for the loop; the caller's RNG state is restored after it (`scoped.seeded`)."""
     rng = random.Random(config.seed)
     data = encode_all(tokenizer, qa, texts, config.max_length)
     lengths = [len(e) for e in data]
@@ -114,23 +115,24 @@ def train(model, tokenizer, qa: list[dict], texts: list[str], config: TrainConfi
     t0 = time.perf_counter()
     model.train()
     bar = tqdm(total=total, desc="train", disable=not progress, unit="step")
-    for epoch in range(1, config.epochs + 1):
-        loss_sum = tok_sum = 0.0
-        for idx in length_batches(lengths, config.batch_size, rng):
-            batch = collate([data[i] for i in idx], tokenizer.pad_token_id)
-            loss, n_tok = _step(model, batch, opt, sched, config.grad_clip)
-            loss_sum, tok_sum = loss_sum + loss * n_tok, tok_sum + n_tok
-            log["tokens"] += int(batch["attention_mask"].sum())
-            log["steps"] += 1
-            bar.update(1)
-        entry = {"epoch": epoch, "loss": loss_sum / max(tok_sum, 1), "seconds": time.perf_counter() - t0}
-        if _check_due(config, epoch, log["epochs"]):
-            entry["accuracy"] = exact_answer_accuracy(model, tokenizer, qa, config.eval_items, config.seed)
-            model.train()
-        bar.set_postfix(loss=f"{entry['loss']:.4f}", acc=entry.get("accuracy", "-"))
-        log["epochs"].append(entry)
-        if config.stop_at_accuracy and entry.get("accuracy", 0.0) >= config.stop_at_accuracy:
-            break
+    with seeded(config.seed, next(model.parameters()).device):
+        for epoch in range(1, config.epochs + 1):
+            loss_sum = tok_sum = 0.0
+            for idx in length_batches(lengths, config.batch_size, rng):
+                batch = collate([data[i] for i in idx], pad_id(tokenizer))
+                loss, n_tok = _step(model, batch, opt, sched, config.grad_clip)
+                loss_sum, tok_sum = loss_sum + loss * n_tok, tok_sum + n_tok
+                log["tokens"] += int(batch["attention_mask"].sum())
+                log["steps"] += 1
+                bar.update(1)
+            entry = {"epoch": epoch, "loss": loss_sum / max(tok_sum, 1), "seconds": time.perf_counter() - t0}
+            if _check_due(config, epoch, log["epochs"]):
+                entry["accuracy"] = exact_answer_accuracy(model, tokenizer, qa, config.eval_items, config.seed)
+                model.train()
+            bar.set_postfix(loss=f"{entry['loss']:.4f}", acc=entry.get("accuracy", "-"))
+            log["epochs"].append(entry)
+            if config.stop_at_accuracy and entry.get("accuracy", 0.0) >= config.stop_at_accuracy:
+                break
     bar.close()
     model.eval()
     last = log["epochs"][-1] if log["epochs"] else {}  # epochs=0 saves the initial weights
@@ -173,7 +175,7 @@ def memorisation_warning(log: dict, role: str = "model") -> str | None:
 NEAR_TARGET = 0.1  # within this much of stop_at_accuracy, check every epoch instead of every `eval_every`
 
 
-def _check_due(config: TrainConfig, epoch: int, done: list[dict]) -> bool:
+def _check_due(config: TrainRecipe, epoch: int, done: list[dict]) -> bool:
     """Check exact answers every `eval_every` epochs and at the end; once a check comes within NEAR_TARGET of
     `stop_at_accuracy`, every epoch, so that training stops at the first epoch that passes (not up to 4 later)."""
     if epoch == config.epochs or (config.eval_every and epoch % config.eval_every == 0):

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from obliviate._io import atomic_write_text
+from obliviate._atomic import atomic_write_text
 from obliviate._lazy import lazy_exports
 
 __all__ = ["Run", "build_html", "load_results", "write_report"]

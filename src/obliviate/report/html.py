@@ -8,11 +8,11 @@ import datetime as _dt
 import html
 from collections.abc import Callable
 
+from obliviate.rules import BAND_FORGET_QUALITY, BAND_UTILITY_KEEP
+
 from . import plots
 from .load import Run, num
 from .table import (
-    BAND_FQ,
-    BAND_UTILITY,
     LLM_COLUMNS,
     MUSE_CELLS,
     RULES,
@@ -165,8 +165,8 @@ def summary_table(table: Table, table_id: str, muse: bool, vision: bool = False)
             f'<tbody>{"".join(body)}</tbody></table></div>'
             f'<p class="rule">Cells: {spread}; {DASH} = not in that results file. ★ best among the methods '
             f"(target and oracle are references, not candidates). {e(rule_text)}."
-            + ("" if vision else f" A method is in the oracle's band when its forget quality is at least {BAND_FQ} "
-               f"and its model utility at least {BAND_UTILITY:.0%} of the target's.") + "</p>")
+            + ("" if vision else f" A method is in the oracle's band when its forget quality is at least {BAND_FORGET_QUALITY} "
+               f"and its model utility at least {BAND_UTILITY_KEEP:.0%} of the target's.") + "</p>")
 
 
 def muse_table(rows: list[Run]) -> str:

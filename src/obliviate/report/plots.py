@@ -14,10 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from obliviate.rules import BAND_FORGET_QUALITY, BAND_UTILITY_KEEP
+
 from .load import Run, num, numbers, oracle_of, value
 
-FQ_BAND = 0.05          # forget_quality at or above this: indistinguishable from the oracle at the 5% level
-UTILITY_KEEP = 0.9      # model_utility at or above 90% of the target's counts as preserved
 TARGET, ORACLE = "#c0392b", "#1a1a1a"
 _METHOD_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
                    "#393b79", "#637939", "#8c6d31", "#843c39"]
@@ -86,10 +86,11 @@ def tradeoff(rows: list[Run]) -> Plot | Omitted:
     fig = Figure(figsize=(10, 4.6), layout="constrained")
     ax = fig.subplots()
     target = next((r for r in rows if r.role == "target"), None)
-    keep = UTILITY_KEEP * value(target, "model_utility") if target and value(target, "model_utility") else None
-    ax.axhline(FQ_BAND, color="#2e7d32", ls="--", lw=1, label=f"forget quality = {FQ_BAND} (oracle's band)")
+    keep = BAND_UTILITY_KEEP * value(target, "model_utility") if target and value(target, "model_utility") else None
+    ax.axhline(BAND_FORGET_QUALITY, color="#2e7d32", ls="--", lw=1,
+               label=f"forget quality = {BAND_FORGET_QUALITY} (oracle's band)")
     if keep is not None:
-        ax.axvline(keep, color="#6d6d6d", ls=":", lw=1, label=f"{UTILITY_KEEP:.0%} of the target's utility")
+        ax.axvline(keep, color="#6d6d6d", ls=":", lw=1, label=f"{BAND_UTILITY_KEEP:.0%} of the target's utility")
     for r, x, y in points:
         entry = r.metrics.get("model_utility") or {}
         lo, hi = num(entry.get("ci_low")), num(entry.get("ci_high"))
@@ -103,7 +104,8 @@ def tradeoff(rows: list[Run]) -> Plot | Omitted:
     ax.set_yscale("log")
     if keep is not None:  # shade the goal: oracle-like forgetting with utility kept
         (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-        ax.fill_between([keep, max(x1, keep)], FQ_BAND, max(y1, FQ_BAND), color="#2e7d32", alpha=0.07, lw=0)
+        ax.fill_between([keep, max(x1, keep)], BAND_FORGET_QUALITY, max(y1, BAND_FORGET_QUALITY), color="#2e7d32",
+                        alpha=0.07, lw=0)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
     ax.set_xlabel("model utility (higher keeps more of what the model knew)")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from obliviate import rules
+
 from .load import Run, num, oracle_of
 
 # How a column picks its best value: the larger, the smaller, the closest to 0, or the closest to the oracle's.
@@ -48,8 +50,6 @@ VISION_COLUMNS = (
 )
 
 MUSE_CELLS = ("C1", "C2", "C3", "C4")
-# The oracle's band: forgetting indistinguishable from the oracle's at 5%, with most of the target's utility kept.
-BAND_FQ, BAND_UTILITY = 0.05, 0.9
 OPTIONAL = {"TA_forgotten_class"}  # shown only when some run has it (class-wise forgetting)
 
 
@@ -127,10 +127,9 @@ def reference_rows(rows: list[Run]) -> tuple[Run | None, Run | None]:
 
 
 def in_band(run: Run, target: Run | None) -> bool | None:
-    """forget_quality >= 0.05 and model_utility >= 0.9 x the target's; None when a number is missing."""
+    """`rules.in_band` of the run's forget_quality and model_utility against the target's; None when a number is
+    missing."""
     fq = num((run.metrics.get("forget_quality") or {}).get("value"))
     mu = num((run.metrics.get("model_utility") or {}).get("value"))
     mu_target = num((target.metrics.get("model_utility") or {}).get("value")) if target else None
-    if fq is None or mu is None or mu_target is None:
-        return None
-    return fq >= BAND_FQ and mu >= BAND_UTILITY * mu_target
+    return rules.in_band(fq, mu, mu_target)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from obliviate._io import atomic_dir
+from obliviate._atomic import atomic_dir
 from obliviate.results import build_results, env_info, write_results
 
 from . import experiment

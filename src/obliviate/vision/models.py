@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate._io import atomic_dir, atomic_write_json
+from obliviate._atomic import atomic_dir, atomic_write_json
 from obliviate.errors import ModelError
 
 

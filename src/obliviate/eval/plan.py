@@ -1,4 +1,4 @@
-"""Evaluation sets, tokenized once: which sequences to score and which prompts to generate from, per split.
+"""The evaluation plan (`Plan`): which sequences to score and which prompts to generate from, per split, tokenized once.
 
 `build_plan(tokenizer, splits, suite)` reads a `Splits` bundle and decides what the data supports (TOFU-style
 QA metrics, MUSE's verbatim/knowledge memorization, membership inference), registering every sequence in one

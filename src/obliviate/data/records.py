@@ -8,15 +8,14 @@ failing record generator) leaves no file behind.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from obliviate._atomic import atomic_write
 from obliviate.data.validate import ALL_FIELDS, clean_records, resolve_kind
 from obliviate.errors import DataError
 
@@ -167,7 +166,7 @@ def _map_columns(located: Located, columns: dict[str, str] | None, path: Path) -
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path:
     """Write one JSON object per line, atomically: a failing `records` iterator leaves no file."""
-    return _atomic(path, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return atomic_write(path, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 def write_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
@@ -185,7 +184,7 @@ def write_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(records)
-        return _atomic(path, lambda f: pq.write_table(table, f), binary=True)
+        return atomic_write(path, lambda f: pq.write_table(table, f), binary=True)
     fields = list(dict.fromkeys(k for r in records for k in r))
 
     def write_csv(f):
@@ -194,22 +193,4 @@ def write_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
         for r in records:
             w.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in r.items()})
 
-    return _atomic(path, write_csv, newline="")
-
-
-def _atomic(path, write, binary: bool = False, newline: str | None = None) -> Path:
-    """Call write(file) on a temporary file beside `path`, then rename it over `path`; on error remove it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        mode = "wb" if binary else "w"
-        kw = {} if binary else {"encoding": "utf-8", "newline": newline}
-        with os.fdopen(fd, mode, **kw) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, write_csv, newline="")

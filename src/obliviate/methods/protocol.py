@@ -1,4 +1,4 @@
-"""What a method's loss receives: per-batch statistics the loop computed, and what a method asks the loop for.
+"""The method protocol: what a method asks the loop for (`Needs`) and what its loss receives (`SideStats`).
 
 A loss never calls a model. The engine reads `method.needs()` (a `Needs`), runs exactly the forward passes that
 asks for, packs the results into one `SideStats` per side (forget, retain) and calls `method.loss(forget, retain)`.
