@@ -4,7 +4,7 @@
     results = obliviate.run(spec, sets=["train.epochs=3"])
 
 spec → data.load_splits → models.load (+ LoRA, mask) → engine.unlearn (curve hook) → eval.evaluate against the
-oracle (cost always filled) → OUT/results.json (→ OUT/report.html). The CLI (`obliviate run`, `obliviate unlearn
+oracle (cost always filled) → audit (optional) → OUT/results.json (→ OUT/report.html). The CLI (`obliviate run`, `obliviate unlearn
 --config`), the demo, the MUSE C5/C6 protocols and the sweep all call it. A caller that already holds a stage
 (the protocols hold restricted splits and a model in memory) passes it in `Stages`; the rest is loaded from the
 spec.
@@ -108,13 +108,31 @@ def execute(spec: RunSpec, s: Stages):
     start = ([{"step": 0, "epoch": 0.0, "metrics": _values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]
-    # 5. write
+    # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
+    if spec.audit is not None:
+        results = _audit(spec, s, model, results)
+    # 6. write
     write_results(out / "results.json", results)
     if spec.report:
         from .report import write_report
 
         write_report([out / "results.json"], out / "report.html", title=f"obliviate: {results['name']}")
     return model, results
+
+
+def _audit(spec: RunSpec, s: Stages, model, results: dict) -> dict:
+    """Run the spec's audit, write OUT/audit.json, and return results with the audit merged in."""
+    from ._atomic import atomic_write_json
+    from .audit import audit, merge_audit
+    from .models import load
+
+    oracle = s.oracle
+    if oracle is None and spec.eval.oracle:  # scores came from saved results; attacks need the oracle model
+        oracle = load(spec.eval.oracle, trust_remote_code=spec.trust_remote_code)
+    found = audit(model, s.tokenizer, s.eval_splits or s.splits, oracle=oracle, attacks=spec.audit.attacks,
+                  seed=spec.audit.seed, config=spec.audit.config, name=spec.name or spec.method.name)
+    atomic_write_json(Path(spec.out) / "audit.json", found)
+    return merge_audit(results, found)
 
 
 def curve_stride(spec: RunSpec, n_forget: int) -> dict[str, int]:

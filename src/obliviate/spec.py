@@ -75,6 +75,14 @@ class EvalSection(_Strict):
                                       "retain/prob")
 
 
+class AuditSection(_Strict):
+    """Attack the unlearned model and the oracle alike after the evaluation (`obliviate.audit`)."""
+
+    attacks: tuple[str, ...] | None = None  # None: every attack the data allows
+    seed: int = 0
+    config: dict[str, Any] = Field(default_factory=dict)  # AuditConfig overrides (e.g. relearn epochs)
+
+
 class RunSpec(_Strict):
     name: str | None = None  # results.json's name (default: the method's)
     model: str
@@ -87,6 +95,7 @@ class RunSpec(_Strict):
     lora: LoraSection | None = None
     mask: str | None = None  # a safetensors file of 0/1 gradient masks keyed by parameter name
     eval: EvalSection = Field(default_factory=EvalSection)
+    audit: AuditSection | None = None  # also audit: OUT/audit.json, merged into results.json under `audits`
     out: str
     save_model: bool = True  # write OUT/model (false: only run.json and results.json)
     report: bool = False  # also write OUT/report.html
