@@ -21,6 +21,7 @@ _EXPORTS = {
     "unlearn": "obliviate.engine",
     "METHODS": "obliviate.methods",
     "evaluate": "obliviate.eval",
+    "audit": "obliviate.audit",
     "write_report": "obliviate.report",
     "run_demo": "obliviate.demo",
 }
