@@ -87,3 +87,31 @@ def test_attacks_leave_the_callers_model_untouched(audit_models, audit_splits):
     audit(target, tok, audit_splits, oracle=(oracle, tok), attacks="relearn", config={"relearn_epochs": (1,)})
     for k, v in target.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def _results(name: str, audit_: dict | None = None) -> dict:
+    from obliviate.audit import merge_audit
+    from obliviate.results import build_results, metric
+
+    r = build_results({}, {"forget/prob": metric([0.5, 0.6])}, env={"seed": 0}, name=name, track="llm")
+    return merge_audit(r, audit_) if audit_ is not None else r
+
+
+def test_report_section(target_audit, self_audit):
+    """results.json with `audits` gets "Is it really forgotten?": a verdict table (runs x attacks) and one plot
+    per attack; a run without an audit shows a dash, a malformed block never crashes the page."""
+    from obliviate.report import build_html
+
+    broken = _results("odd")
+    broken["audits"] = {"attacks": {"quantize": {"verdict": 3, "checks": {"int4": {"model": "x"}}}, "utf": None}}
+    page = build_html([_results("target", target_audit), _results("npo"), broken,
+                       _results("oracle", self_audit)])
+    assert "Is it really forgotten?" in page and 'id="audit-verdicts"' in page
+    table = page.split('id="audit-verdicts"')[1].split("</table>")[0]
+    assert table.count("residual") >= len(MODEL_ATTACKS) and table.count(">clean") >= len(MODEL_ATTACKS)
+    assert ">npo<" not in table  # no audit: no row
+    assert '<td class="missing">—</td>' in table  # the malformed run's cells
+    for attack in MODEL_ATTACKS:
+        assert f'id="plot-audit-{attack}"' in page
+    assert "blind (model-free) MIA AUC" in page
+    assert "Is it really forgotten?" not in build_html([_results("npo")])

@@ -33,6 +33,7 @@ class Run:
     muse: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     curve: list[Mapping[str, Any]] = field(default_factory=list)
     cost: Mapping[str, Any] = field(default_factory=dict)
+    audits: Mapping[str, Any] = field(default_factory=dict)  # an audit.json merged in (obliviate.audit)
 
     @property
     def role(self) -> str:
@@ -122,10 +123,11 @@ def parse_run(obj: Any, source: str) -> Run:
     muse = obj.get("muse") if isinstance(obj.get("muse"), Mapping) else {}
     curve = obj.get("curve") if isinstance(obj.get("curve"), list) else []
     cost = obj.get("cost") if isinstance(obj.get("cost"), Mapping) else {}
+    audits = obj.get("audits") if isinstance(obj.get("audits"), Mapping) else {}
     return Run(name=_name(obj, source), track=_track(obj, metrics, source), source=source, metrics=metrics,
                oracle_metrics=oracle_metrics,
                muse={k: c for k, c in muse.items() if isinstance(c, Mapping)},
-               curve=[p for p in curve if isinstance(p, Mapping)], cost=cost)
+               curve=[p for p in curve if isinstance(p, Mapping)], cost=cost, audits=audits)
 
 
 def load_results(items: Iterable[Mapping[str, Any] | str | Path]) -> list[Run]:
