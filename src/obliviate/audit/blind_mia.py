@@ -113,7 +113,7 @@ def person_groups(splits, mia) -> list | None:
              else (splits.forget_texts, splits.holdout_texts, "text"))
     recs = list(pairs[0] or []) + list(pairs[1] or [])
     texts = list(mia.member_text) + list(mia.nonmember_text)
-    if len(recs) != len(texts) or any(r.get(pairs[2]) != t or r.get("person") is None for r, t in zip(recs, texts)):
+    if len(recs) != len(texts) or any(r.get(pairs[2]) != t or r.get("person") is None for r, t in zip(recs, texts, strict=True)):
         return None
     return [("m", r["person"]) for r in recs[:len(mia.member_text)]] + [("h", r["person"]) for r in
                                                                        recs[len(mia.member_text):]]

@@ -104,7 +104,7 @@ def probe_values(model, tok, tasks: dict, groups: tuple[str, ...], seed: int) ->
 
     values = {g: [] for g in groups}
     correct: dict[str, list[np.ndarray]] = {g: [] for g in groups}
-    for attr, (train, tests) in tasks.items():
+    for train, tests in tasks.values():
         names = [f.name for f in train] + [f.name for g in groups for f in tests[g]]
         feats = name_features(model, tok, names)
         y = np.array([f.value for f in train])

@@ -106,6 +106,19 @@ def adversarial_probs(model, tok, facts: list[Fact]) -> np.ndarray:
     return np.max(np.stack(runs), axis=0)
 
 
+def probe(kind: str, model, tok, facts: list[Fact], k: int, seed: int) -> np.ndarray:
+    """Per-item values of probe type `kind` on `facts`."""
+    if kind == "paraphrase":
+        return fact_probs(model, tok, facts, question=lambda f: f.paraphrased_question)
+    if kind == "cloze":
+        return cloze_probs(model, tok, facts)
+    if kind == "reverse":
+        return reverse_share(model, tok, facts, k, seed)
+    if kind == "choice":
+        return choice_correct(model, tok, facts)
+    return adversarial_probs(model, tok, facts)
+
+
 def run(ctx) -> dict:
     usable = {t: why for t, why in available(ctx.facts["forget"]).items()}
     if ctx.against == "holdout":  # the holdout persons must support the same probes
@@ -118,13 +131,8 @@ def run(ctx) -> dict:
         for g in ctx.groups:
             facts = ctx.facts[g]
             plain = fact_probs(m, ctx.tok, facts)
-            fns = {"paraphrase": lambda: fact_probs(m, ctx.tok, facts, question=lambda f: f.paraphrased_question),
-                   "cloze": lambda: cloze_probs(m, ctx.tok, facts),
-                   "reverse": lambda: reverse_share(m, ctx.tok, facts, k, ctx.seed),
-                   "choice": lambda: choice_correct(m, ctx.tok, facts),
-                   "adversarial": lambda: adversarial_probs(m, ctx.tok, facts)}
             for t in names:
-                values.setdefault(t, {})[g] = fns[t]()
+                values.setdefault(t, {})[g] = probe(t, m, ctx.tok, facts, k, ctx.seed)
                 if t in ("paraphrase", "cloze", "adversarial"):
                     before.setdefault(t, {})[g] = plain
         return values, before

@@ -46,7 +46,8 @@ def audit(model, tokenizer, splits, oracle=None, attacks=None, seed: int = 0,
     Without an oracle every check compares the forget persons with the holdout persons ("vs holdout").
     config: an AuditConfig or {key: value} overrides of it.
     """
-    from obliviate.eval.suite import resolve_oracle  # the evaluation's oracle rules: same tokenizer, same vocab
+    # The evaluation's oracle rules: the same tokenizer and vocabulary as the model.
+    from obliviate.eval.suite import resolve_oracle
 
     names, explicit = parse_attacks(attacks)
     cfg = config if isinstance(config, AuditConfig) else replace_checked(AuditConfig(), dict(config or {}))
