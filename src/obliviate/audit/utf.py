@@ -50,8 +50,8 @@ def start_tokens(tok, training: list[str], top: int, sample: int, seed: int) -> 
     """The `top` most frequent first tokens of `training`, then `sample` other tokens drawn from the vocabulary."""
     counts = Counter(ids(tok, t)[0] for t in training if t)
     chosen = [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
-    special = set(tok.all_special_ids)
-    pool = [i for i in range(len(tok)) if i not in special and i not in set(chosen)]
+    skip = set(tok.all_special_ids) | set(chosen)
+    pool = [i for i in range(len(tok)) if i not in skip]
     return chosen + random.Random(seed).sample(pool, min(sample, len(pool)))
 
 
