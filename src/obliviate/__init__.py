@@ -22,6 +22,7 @@ _EXPORTS = {
     "unlearn": ".engine",
     "METHODS": ".methods",
     "evaluate": ".eval",
+    "audit": ".audit",
     "write_report": ".report",
     "run_demo": ".demo",
 }

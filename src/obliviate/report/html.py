@@ -57,6 +57,7 @@ td.muse { white-space:nowrap; }
   font-size:12px; font-weight:700; cursor:help; }
 .pass { background:#e7f6ec; color:#1b5e20; } .fail { background:#fdecea; color:#b71c1c; }
 td.cell-pass { color:#1b5e20; } td.cell-fail { color:#b71c1c; }
+td.audit { text-align:center; font-weight:600; } td.audit .detail { font-weight:400; }
 .detail { display:block; font-size:11.5px; color:var(--muted); }
 figure { margin:0; } figure img { display:block; max-width:100%; height:auto; margin:6px auto; }
 figcaption { color:var(--fg); font-size:13.5px; margin-top:6px; }
@@ -209,6 +210,9 @@ def llm_section(rows: list[Run]) -> str:
     if muse:
         parts.append(f'<div class="card"><h3>MUSE criteria</h3>{muse_table(rows)}</div>')
     parts.append(plot_section(rows, plots.LLM_PLOTS, "llm") + "</section>")
+    from .audit import audit_section  # "Is it really forgotten?": shown only when some run carries `audits`
+
+    parts.append(audit_section(rows))
     return "".join(parts)
 
 
