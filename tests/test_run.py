@@ -163,3 +163,19 @@ def test_example_specs_run(name, trained, corpus, tmp_path):
     headline = "knowmem_f" if name.startswith("jsonl") else "forget_quality"  # plain QA: no perturbed answers
     assert results["name"] == base["name"] and results["metrics"][headline]["value"] >= 0
     assert results["cost"]["wall_time_s"] > 0
+
+
+def test_run_with_an_audit_section(trained, corpus, tmp_path):
+    """`audit:` in the spec: the attacks run on the unlearned model and the oracle, OUT/audit.json is written and
+    merged into results.json under `audits` (with the blind MIA beside the MIA metrics)."""
+    _, _, _, root = trained
+    spec = _spec(root, corpus, tmp_path / "run", save_model=False,
+                 audit={"attacks": ["blind_mia", "quantize"], "seed": 0})
+    spec["eval"]["suite"] = "all"
+    results = run(spec)
+    saved = json.loads((tmp_path / "run" / "audit.json").read_text())
+    assert set(saved["attacks"]) == {"blind_mia", "quantize"}
+    assert results["audits"]["attacks"].keys() == saved["attacks"].keys()
+    assert "mia/blind" in results["metrics"]
+    on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert on_disk["audits"]["attacks"]["quantize"]["verdict"] in ("residual", "clean", "n/a")
