@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "obliviate.eval.cli",
     "obliviate.report.cli",
     "obliviate.vision.cli",
+    "obliviate.exact.cli",
 ]
 
 
