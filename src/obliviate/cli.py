@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "obliviate.report.cli",
     "obliviate.vision.cli",
     "obliviate.exact.cli",
+    "obliviate.ledger.cli",
 ]
 
 
