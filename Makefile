@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all bench lint clean postgres
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,10 +18,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/obliviate demo
 
-test: $(STAMP)
+# The ledger tests start a throwaway PostgreSQL cluster (tests/ledger/conftest.py) from Debian's server binaries.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql (server binaries for the ledger tests)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test-all: $(STAMP)
+test-all: $(STAMP) postgres
 	$(BIN)/python -m pytest -q -m "" -n 2 --dist loadfile
 
 bench: $(STAMP)
