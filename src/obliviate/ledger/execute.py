@@ -31,9 +31,9 @@ APPROXIMATE_KEYS = {"model", "data", "forget", "retain", "method", "overrides", 
 
 def exact_items(folder: str | Path, ids: list[int]) -> tuple[list[str], dict[str, Any]]:
     """Hashes of training items `ids` of the exact-unlearning folder (text "<data sha256>:<id>") and the spec."""
-    from obliviate.exact.sisa import read_manifest
+    from obliviate.exact.api import manifest
 
-    m = read_manifest(folder)
+    m = manifest(folder)
     n = m["data"]["train"]
     ids = sorted(set(ids))
     bad = [i for i in ids if not 0 <= i < n]
@@ -105,12 +105,16 @@ def unlearn_and_evaluate(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def exact_delete(spec: dict[str, Any]) -> dict[str, Any]:
-    """Exact deletion of one request through `obliviate exact delete`."""
-    from obliviate.exact.sisa import delete
+    """Exact deletion of one request through `obliviate exact delete` (SISA or S3T)."""
+    from obliviate.exact.api import delete
 
     report = delete(spec["ensemble"], spec["ids"], executor=spec.get("executor", "process"), say=lambda _: None)
-    metrics = {"deleted": len(report["deleted"]), "already_deleted": len(report["already_deleted"]),
-               "shards_retrained": sorted(int(s) for s in report["retrained"])}
+    metrics = {"deleted": len(report["deleted"]), "already_deleted": len(report["already_deleted"])}
+    if "retrained" in report:  # SISA
+        metrics["shards_retrained"] = sorted(int(s) for s in report["retrained"])
+    else:  # S3T
+        metrics["shards_retrained"] = sorted(int(s) for s, r in report["shards"].items() if r["retrained"])
+        metrics["adapters_removed"] = report["cost"].get("adapters_removed", 0)
     return {"model": spec["ensemble"], "metrics": metrics, "cost": report["cost"], "report": None, "audit": None}
 
 
@@ -119,7 +123,8 @@ def run_request(led: Ledger, request_id: int, say=print) -> dict[str, Any]:
     req = led.request(request_id)
     spec = req["spec"]
     if req["kind"] == "exact":
-        kind, method, before, fn = "exact", "sisa-delete", spec["ensemble"], exact_delete
+        method = "s3t-delete" if spec.get("format", "").startswith("obliviate-s3t") else "sisa-delete"
+        kind, before, fn = "exact", spec["ensemble"], exact_delete
     else:
         kind, method, before, fn = "method", spec["method"], spec["model"], unlearn_and_evaluate
         _check_forget_unchanged(req)
