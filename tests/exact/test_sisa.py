@@ -140,3 +140,12 @@ def test_ensemble_predicts_and_records_positions(trained, small_digits):
     m = json.loads((trained / "sisa.json").read_text())
     assert m["data"]["train"] == 600 and m["epochs_per_step"] == [6, 6, 6]
     assert oct(os.stat(trained).st_mode & 0o777) != "0o700"  # not left with mkdtemp's private mode
+
+
+@pytest.mark.slow  # starts a local Ray (10 s idle; ~60 s on the loaded 2-core machine) with 2 workers importing torch
+def test_two_shards_through_ray_equal_one_process(tmp_path, small_digits):
+    pytest.importorskip("ray", reason="the optional extra: pip install 'obliviate[ray]'")
+    cfg = sisa.SisaConfig(shards=2, slices=2, epochs=2, lr=0.2, seed=1)
+    sisa.train(SPEC, cfg, tmp_path / "serial", executor="serial", data=small_digits, say=_quiet)
+    sisa.train(SPEC, cfg, tmp_path / "ray", executor="ray", workers=2, data=small_digits, say=_quiet)
+    assert_bit_identical(tmp_path / "serial", tmp_path / "ray")
