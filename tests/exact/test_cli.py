@@ -33,7 +33,7 @@ def test_train_delete_eval_where(ens, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["exact", "delete", "{missing}", "--ids", "1"], "not a SISA ensemble folder"),
+    (["exact", "delete", "{missing}", "--ids", "1"], "not an exact-unlearning folder"),
     (["exact", "delete", "{ens}", "--ids", "1,x"], "non-negative integers (got 'x')"),
     (["exact", "delete", "{ens}", "--ids", "99999"], "unknown training item id"),
     (["exact", "delete", "{ens}", "--items", "{missing}"], "items file not found"),
