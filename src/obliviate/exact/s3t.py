@@ -52,7 +52,7 @@ from obliviate.errors import ConfigError, DataError
 
 from .executor import fan_out
 from .layout import Layout, epochs_per_step, indices_sha256
-from .sisa import _file_sha256, _locked, seed_of
+from .sisa import _file_sha256, _locked, link_or_copy, seed_of
 
 FORMAT = "obliviate-s3t/1"
 MANIFEST = "s3t.json"
@@ -425,11 +425,11 @@ def delete(folder: str | os.PathLike, ids: Iterable[int], *, executor: str = "pr
             for src in (folder / "base").rglob("*"):
                 if src.is_file():
                     (tmp / src.relative_to(folder)).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(src, tmp / src.relative_to(folder))
+                    link_or_copy(src, tmp / src.relative_to(folder))
             for key, entry in lineage.items():
                 if int(key.split("/")[0]) not in retrain:
                     (tmp / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(folder / entry["file"], tmp / entry["file"])
+                    link_or_copy(folder / entry["file"], tmp / entry["file"])
             lineage = {k: v for k, v in lineage.items() if int(k.split("/")[0]) not in retrain}
             _write_adapters(tmp, results, orders, layout, gone, lineage)
             m.update(lineage=lineage, deleted=sorted(gone))

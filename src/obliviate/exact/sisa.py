@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -177,6 +178,15 @@ def train_shard(job: ShardJob) -> dict[str, Any]:
 
 def _ckpt_name(shard: int, r: int) -> str:
     return f"shard-{shard:03d}/slice-{r:03d}.safetensors"
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link an unchanged file into the new folder (files are never modified in place); copy where the file
+    system has no hard links."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _file_sha256(path: Path) -> str:
@@ -375,7 +385,7 @@ def delete(folder: str | os.PathLike, ids: Iterable[int], *, executor: str = "pr
             for entry in checkpoints.values():
                 if entry["file"] not in replaced:  # unchanged: link (files are never modified in place)
                     (tmp / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(folder / entry["file"], tmp / entry["file"])
+                    link_or_copy(folder / entry["file"], tmp / entry["file"])
             _write_checkpoints(tmp, results, layout, gone, checkpoints)
             m["checkpoints"] = checkpoints
             (tmp / POSITIONS).write_text(_positions_csv(layout, gone), encoding="utf-8")
