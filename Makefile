@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/obliviate demo
 
-# What the tests drive besides Python (headless Chromium): installed with apt-get when missing.
+# What the tests drive besides Python (headless Chromium; PostgreSQL's server binaries, from which the ledger
+# tests start a throwaway cluster): installed with apt-get when missing.
 system-deps:
 	bash scripts/system-deps.sh
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests drive, when missing: `make test` runs this before pytest.
-# Today: headless Chromium (the HTML report's screenshot test). With apt-get usable (root, or sudo without a
+# Headless Chromium (the report's and the ledger status page's screenshot tests) and PostgreSQL's server binaries
+# (the ledger tests start a throwaway cluster with initdb/pg_ctl). With apt-get usable (root, or sudo without a
 # password), the missing Debian packages are installed; otherwise it stops with one line naming them.
 set -euo pipefail
 
@@ -10,6 +11,8 @@ missing=()
 for cmd in "${!NEED[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
 done
+# Debian keeps PostgreSQL's server binaries off PATH, under /usr/lib/postgresql/VERSION/bin.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi

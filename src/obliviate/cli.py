@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "obliviate.report.cli",
     "obliviate.vision.cli",
     "obliviate.audit.cli",
+    "obliviate.exact.cli",
+    "obliviate.ledger.cli",
 ]
 
 
