@@ -11,26 +11,10 @@ protocol and paper in its docstring; the verdict rule lives in `verdict.py`. Nam
 """
 from __future__ import annotations
 
-import importlib
-import sys
-import types
+from obliviate._lazy import callable_module, lazy_exports
 
-_EXPORTS = {"audit": "runner", "ATTACKS": "runner", "AuditConfig": "base", "merge_audit": "merge"}
+_EXPORTS = {"audit": ".runner", "ATTACKS": ".runner", "AuditConfig": ".base", "merge_audit": ".merge"}
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"obliviate.audit.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'obliviate.audit' has no attribute {name!r}")
-
-
-class _CallableModule(types.ModuleType):
-    """`obliviate.audit(...)` is the public API, but importing this package binds the name `obliviate.audit` to
-    the package itself; calling the package therefore runs `audit(...)`."""
-
-    def __call__(self, *args, **kwargs):
-        return self.audit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+lazy_exports(__name__, _EXPORTS)
+callable_module(__name__)  # `obliviate.audit(...)` runs audit(); `import obliviate.audit.runner` still works
