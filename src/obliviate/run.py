@@ -92,7 +92,7 @@ def execute(spec: RunSpec, s: Stages):
     masks = load_masks(spec.mask) if spec.mask else None
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
-                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks)
+                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
     if not spec.save_model:
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle

@@ -98,6 +98,7 @@ class RunSpec(_Strict):
     audit: AuditSection | None = None  # also audit: OUT/audit.json, merged into results.json under `audits`
     out: str
     save_model: bool = True  # write OUT/model (false: only run.json and results.json)
+    resume: bool = False  # continue from the newest checkpoint under OUT (engine.checkpoint_every writes them)
     report: bool = False  # also write OUT/report.html
     seed: int = 0
     trust_remote_code: bool = False

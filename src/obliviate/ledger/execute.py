@@ -6,8 +6,8 @@
     run_request(led, rid)                   # exact: `exact delete`; approximate: unlearn + evaluate
     receipt = write_receipt(led, rid, "receipt.json")
 
-`unlearn_and_evaluate(spec)` is the single place the ledger composes the approximate path (engine.unlearn, then
-eval.evaluate against the oracle); it is meant to become a call to the run spec's `run()`.
+`unlearn_and_evaluate(spec)` runs the approximate path through the run spec's `run()` (the one place that composes
+unlearning and evaluation).
 """
 from __future__ import annotations
 
@@ -77,31 +77,28 @@ def submit_approximate(led: Ledger, who: str, what: str, spec: dict[str, Any]) -
 # ------------------------------------------------------------------ running
 
 def unlearn_and_evaluate(spec: dict[str, Any]) -> dict[str, Any]:
-    """Approximate unlearning of one request: unlearn the forget set from spec["model"] with spec["method"], save
-    to spec["out"]/model, evaluate against the oracle into spec["out"]/results.json. Resumes from the
-    checkpoints a killed attempt left under spec["out"]. Returns model folder, metrics summary, cost, report."""
-    from obliviate.data import load_splits
-    from obliviate.engine import unlearn
-    from obliviate.eval import evaluate
-    from obliviate.models import load
-    from obliviate.results import write_results
+    """Approximate unlearning of one request through the spine (`obliviate.run`): unlearn the forget set from
+    spec["model"] with spec["method"], save to spec["out"]/model, evaluate against the oracle into
+    spec["out"]/results.json. Resumes from the checkpoints a killed attempt left under spec["out"]. Returns model
+    folder, metrics summary, cost, report."""
+    from obliviate.run import run
 
     out = Path(spec["out"])
-    splits = load_splits(spec["data"], forget=spec.get("forget", "forget10"), retain=spec.get("retain"))
-    model, tokenizer = load(spec["model"])
     resume = (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
-    new, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], spec["method"],
-                       dict(spec.get("overrides") or {}), out=out, lora=spec.get("lora"), resume=resume)
-    oracle_results = None
-    if spec.get("oracle_results"):
-        oracle_results = json.loads(Path(spec["oracle_results"]).read_text(encoding="utf-8"))
-    oracle = load(spec["oracle"])[0] if spec.get("oracle") else None
-    results = evaluate(new, tokenizer, splits, oracle=oracle, oracle_results=oracle_results,
-                       name=f"request-{spec['method']}", config={"ledger_spec": spec})
-    write_results(out / "results.json", results)
+    run_spec = {"name": f"request-{spec['method']}", "model": spec["model"], "data": spec["data"],
+                "forget": spec.get("forget", "forget10"), "retain": spec.get("retain"), "method": spec["method"],
+                "lora": spec.get("lora"), "out": str(out), "resume": resume,
+                "eval": {"oracle": spec.get("oracle"), "oracle_results": spec.get("oracle_results"),
+                         "curve_points": 0}}
+    if isinstance(run_spec["lora"], str):  # the CLI's r=8,alpha=16,targets=... form
+        from obliviate.engine.lora import parse_lora
+
+        lora = parse_lora(run_spec["lora"])
+        run_spec["lora"] = {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "targets": list(lora.targets)}
+    results = run({k: v for k, v in run_spec.items() if v is not None}, sets=dict(spec.get("overrides") or {}))
     metrics = {k: results["metrics"][k]["value"] for k in HEADLINE if k in results["metrics"]}
-    return {"model": str(out / "model"), "metrics": metrics, "cost": log.get("totals", {}),
-            "report": str(out / "results.json"), "audit": results.get("audit")}
+    return {"model": str(out / "model"), "metrics": metrics, "cost": results["cost"],
+            "report": str(out / "results.json"), "audit": results.get("audits")}
 
 
 def exact_delete(spec: dict[str, Any]) -> dict[str, Any]:
