@@ -28,18 +28,6 @@ def audit_splits(audit_corpus):
 @pytest.fixture(scope="session")
 def audit_models(audit_corpus, audit_splits, tmp_path_factory):
     """(tokenizer, target, oracle, root): both saved under root/{target,oracle} for the CLI tests."""
-    from obliviate.models import TrainRecipe, build_model, save, train, train_tokenizer
-    from obliviate.models.corpus import corpus_texts
+    from conftest import train_target_and_oracle
 
-    s = audit_splits
-    tok = train_tokenizer(corpus_texts(audit_corpus), vocab_size=512)
-    cfg = TrainRecipe(preset="tiny", epochs=EPOCHS, batch_size=16, lr=5e-3, eval_every=0, vocab_size=512)
-    root = tmp_path_factory.mktemp("audit-models")
-    models = {}
-    for name, qa, texts in (("target", s.forget + s.retain, s.forget_texts + s.retain_texts),
-                            ("oracle", s.retain, s.retain_texts)):
-        model = build_model("tiny", tok, seed=0)
-        train(model, tok, qa, [t["text"] for t in texts], cfg, progress=False)
-        save(model, tok, root / name)
-        models[name] = model
-    return tok, models["target"], models["oracle"], root
+    return train_target_and_oracle(audit_corpus, audit_splits, tmp_path_factory.mktemp("audit-models"), EPOCHS)
