@@ -28,6 +28,6 @@ def audit_splits(audit_corpus):
 @pytest.fixture(scope="session")
 def audit_models(audit_corpus, audit_splits, tmp_path_factory):
     """(tokenizer, target, oracle, root): both saved under root/{target,oracle} for the CLI tests."""
-    from conftest import train_target_and_oracle
+    from tiny_models import train_target_and_oracle
 
     return train_target_and_oracle(audit_corpus, audit_splits, tmp_path_factory.mktemp("audit-models"), EPOCHS)
