@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from matplotlib.figure import Figure
 
 from .load import Run, num
-from .plots import ORACLE, Omitted, Plot, _png, colour, label
+from .plots import ORACLE, Omitted, Plot, _png, colour, figure, label
 
 DASH = "—"
 VERDICT_CLASS = {"residual": "fail", "leak": "fail", "clean": "pass"}
@@ -139,7 +139,6 @@ def blind_note(rows: list[Run]) -> str:
 
 def audit_section(rows: list[Run]) -> str:
     """The whole section, or "" when no run carries an audit."""
-    from .html import figure  # the page's figure markup (html imports this module lazily in its function)
 
     audited = [r for r in rows if _attacks(r)]
     if not audited:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from obliviate.rules import BAND_FORGET_QUALITY, BAND_UTILITY_KEEP
 
 from . import plots
+from .audit import audit_section  # "Is it really forgotten?": shown only when some run carries `audits`
 from .load import Run, num
 from .table import (
     LLM_COLUMNS,
@@ -190,16 +191,8 @@ def muse_table(rows: list[Run]) -> str:
             "within [−5, 5], C4 knowmem_r and model utility each at least 95% of the target's. Hover a cell for its rule.</p>")
 
 
-def figure(item: plots.Plot | plots.Omitted, slug: str) -> str:
-    if isinstance(item, plots.Omitted):
-        return f'<p class="omitted" id="{e(slug)}"><b>{e(item.title)}</b>: omitted, {e(item.reason)}</p>'
-    return (f'<figure class="card plot" id="{e(slug)}"><h3>{e(item.title)}</h3>'
-            f'<img alt="{e(item.title)}" src="data:image/png;base64,{item.png_base64}">'
-            f"<figcaption><b>How to read this:</b> {e(item.how_to_read)}</figcaption></figure>")
-
-
 def plot_section(rows: list[Run], builders: tuple[Callable, ...], track: str) -> str:
-    return "".join(figure(b(rows), f"plot-{track}-{b.__name__}") for b in builders)
+    return "".join(plots.figure(b(rows), f"plot-{track}-{b.__name__}") for b in builders)
 
 
 def llm_section(rows: list[Run]) -> str:
@@ -210,7 +203,6 @@ def llm_section(rows: list[Run]) -> str:
     if muse:
         parts.append(f'<div class="card"><h3>MUSE criteria</h3>{muse_table(rows)}</div>')
     parts.append(plot_section(rows, plots.LLM_PLOTS, "llm") + "</section>")
-    from .audit import audit_section  # "Is it really forgotten?": shown only when some run carries `audits`
 
     parts.append(audit_section(rows))
     return "".join(parts)

@@ -6,6 +6,7 @@ lack its data, an `Omitted` with a one-line reason: the page never shows an empt
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 from dataclasses import dataclass
@@ -273,3 +274,15 @@ def cost(rows: list[Run]) -> Plot | Omitted:
 
 LLM_PLOTS = (tradeoff, curves, truth_ratios, mia_roc, cost)
 VISION_PLOTS = (cost,)
+
+
+def figure(item: Plot | Omitted, slug: str) -> str:
+    """The page's markup of one plot (an embedded PNG with its "how to read this" line), or of its omission."""
+    def e(x: object) -> str:
+        return html.escape(str(x), quote=True)
+
+    if isinstance(item, Omitted):
+        return f'<p class="omitted" id="{e(slug)}"><b>{e(item.title)}</b>: omitted, {e(item.reason)}</p>'
+    return (f'<figure class="card plot" id="{e(slug)}"><h3>{e(item.title)}</h3>'
+            f'<img alt="{e(item.title)}" src="data:image/png;base64,{item.png_base64}">'
+            f"<figcaption><b>How to read this:</b> {e(item.how_to_read)}</figcaption></figure>")
