@@ -31,10 +31,8 @@ only on the seeds, the base and the slices before it in its order).
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import math
 import os
@@ -52,7 +50,7 @@ from obliviate.errors import ConfigError, DataError
 
 from .executor import fan_out
 from .layout import Layout, epochs_per_step, indices_sha256
-from .sisa import _file_sha256, _locked, link_or_copy, seed_of
+from .sisa import _file_sha256, _locked, _positions_csv, link_or_copy, seed_of
 
 FORMAT = "obliviate-s3t/1"
 MANIFEST = "s3t.json"
@@ -271,15 +269,6 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     if m.get("format") != FORMAT:
         raise DataError("unsupported S3T format", file=path, field="format", rule=FORMAT, value=m.get("format"))
     return m
-
-
-def _positions_csv(layout: Layout, deleted: set[int]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["item", "shard", "slice", "index", "deleted"])
-    for item, (s, r, k) in enumerate(layout.positions()):
-        w.writerow([item, int(s), int(r), int(k), int(item in deleted)])
-    return buf.getvalue()
 
 
 def _train_base(corpus_split: dict, cfg: S3TConfig, out: Path, say) -> dict:
