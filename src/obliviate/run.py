@@ -68,7 +68,7 @@ def load_stages(spec: RunSpec, given: Stages | None = None) -> Stages:
         s.target_results = read_results(ev.target_results)
     oracle_log = read_train_log(ev.oracle) if ev.oracle and Path(ev.oracle).is_dir() else None
     if s.oracle_train is None:
-        s.oracle_train = ({k: oracle_log.get(k) for k in COST_KEYS} if oracle_log
+        s.oracle_train = (train_cost(oracle_log) if oracle_log
                           else ((s.oracle_results or {}).get("cost") or {}).get("oracle"))
     if s.training is None:
         target_log = read_train_log(spec.model) if Path(spec.model).is_dir() else None
@@ -106,7 +106,7 @@ def execute(spec: RunSpec, s: Stages):
                        target_results=s.target_results, suite=spec.eval.suite, config=config, cost=cost,
                        name=spec.name or spec.method.name, seed=spec.seed, batch_size=spec.eval.batch_size,
                        training=s.training)
-    start = ([{"step": 0, "epoch": 0.0, "metrics": _values(s.target_results["metrics"], spec.eval.curve_metrics)}]
+    start = ([{"step": 0, "epoch": 0.0, "metrics": metric_values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
@@ -180,7 +180,13 @@ def unlearning_cost(totals: dict, hook_seconds: float, oracle_train: dict | None
     return cost
 
 
-def _values(metrics: dict, names) -> dict[str, float]:
+def train_cost(log: dict | None) -> dict:
+    """The cost block of a trained model, from its train.json."""
+    return {k: (log or {}).get(k) for k in COST_KEYS}
+
+
+def metric_values(metrics: dict, names) -> dict[str, float]:
+    """{name: value} of the named metrics that have a value."""
     return {n: metrics[n]["value"] for n in names if n in metrics and metrics[n].get("value") is not None}
 
 

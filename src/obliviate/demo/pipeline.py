@@ -17,10 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from obliviate.errors import ObliviateError
+from obliviate.run import train_cost
 
 from . import summary
 from .settings import DemoConfig, cache_key, method_fragment, select_methods
-from .workers import init_worker, quiet, run_method, train_cost, train_model
+from .workers import init_worker, quiet, run_method, train_model
 
 
 class Demo:

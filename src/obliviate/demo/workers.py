@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from obliviate.run import COST_KEYS
+from obliviate.run import COST_KEYS, metric_values
 
 SUMMARY_METRICS = ("forget_quality", "model_utility", "privleak", "knowmem_f", "knowmem_r")
 
@@ -60,15 +60,6 @@ def train_model(job: dict) -> dict:
     return {k: log.get(k) for k in (*COST_KEYS, "final_loss", "accuracy", "items")}
 
 
-def train_cost(log: dict | None) -> dict:
-    """The cost block of a trained model, from its train.json."""
-    return {k: (log or {}).get(k) for k in COST_KEYS}
-
-
-def values(metrics: dict, names) -> dict[str, float]:
-    return {n: metrics[n]["value"] for n in names if n in metrics and metrics[n].get("value") is not None}
-
-
 def run_method(job: dict) -> dict:
     """`obliviate.run` of one method's spec (unlearn, evaluate against the oracle, write OUT/results.json);
     never raises: a failure is returned, with its traceback in OUT/error.txt."""
@@ -83,6 +74,6 @@ def run_method(job: dict) -> dict:
         (out / "error.txt").write_text(traceback.format_exc())
         return {"method": job["method"], "error": f"{type(e).__name__}: {e}", "seconds": time.perf_counter() - t0}
     return {"method": job["method"], "results": str(out / "results.json"), "seconds": time.perf_counter() - t0,
-            "summary": values(results["metrics"], SUMMARY_METRICS), "cost": results["cost"]}
+            "summary": metric_values(results["metrics"], SUMMARY_METRICS), "cost": results["cost"]}
 
 
