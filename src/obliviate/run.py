@@ -89,7 +89,9 @@ def execute(spec: RunSpec, s: Stages):
     overrides = spec.overrides() | curve_stride(spec, len(s.splits.forget or []))
     hook = _curve_hook(spec, s)
     # 2. unlearn
+    t_mask = time.perf_counter()
     masks, mask_conventions = load_masks(spec, s, overrides)
+    t_mask = time.perf_counter() - t_mask
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
                          lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
@@ -97,6 +99,8 @@ def execute(spec: RunSpec, s: Stages):
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle
     cost = unlearning_cost(log["totals"], hook.seconds if hook else 0.0, s.oracle_train)
+    if masks is not None:  # pruning and scoring the mask: a cost of the run, outside the engine's totals
+        cost["mask_wall_time_s"] = round(t_mask, 3)
     # 4. evaluate against the oracle (saved per-item values, or the oracle model scored now)
     config = {"spec": spec.model_dump(mode="json"), **log["config"]}
     oracle = None
