@@ -17,7 +17,7 @@ def test_parse_forms():
     assert parse_mask("wagle:0.5,mu=1e-3") == MaskSpec("wagle", 0.5, {"mu": 1e-3})
     assert parse_mask("random:1,seed=3") == MaskSpec("random", 1.0, {"seed": 3})
     assert parse_mask("file:runs/x/mask.safetensors") == MaskSpec("file", path="runs/x/mask.safetensors")
-    assert parse_mask("runs/x/mask.safetensors").kind == "file"
+    assert parse_mask("runs/x/mask.safetensors").kind == "file" and parse_mask("runs/x/mask").path == "runs/x/mask"
 
 
 @pytest.mark.parametrize("bad", ["saliency:0", "saliency:1.5", "saliency:-0.1", "magnitude:abc"])

@@ -24,8 +24,8 @@ class MaskSpec:
 
 
 def parse_mask(text: str) -> MaskSpec:
-    """`KIND:FRACTION[,key=value...]` or `file:PATH` (or a path ending in .safetensors) → MaskSpec."""
-    if text.startswith("file:") or text.endswith(".safetensors"):
+    """`KIND:FRACTION[,key=value...]` or `file:PATH` (or a bare path: no colon, or ending in .safetensors)."""
+    if text.startswith("file:") or text.endswith(".safetensors") or ":" not in text:
         return MaskSpec("file", path=text.removeprefix("file:"))
     kind, _, rest = text.partition(":")
     if kind not in KINDS:
