@@ -3,7 +3,7 @@ prune_first (unstructured magnitude 50 %, 2:4) × method, with forget quality, u
 
 Run: `OMP_NUM_THREADS=1 .venv/bin/python bench/masks.py [--out runs/bench-masks] [--jobs 2] [--quick]
 [--methods npo,grad_diff] [--masks none,wagle:0.5,saliency:0.5,magnitude:0.5] [--prunes magnitude:0.5,2:4]
-[--prune-methods npo]`
+[--prune-methods npo] [--train max_steps=40,lr=1e-3]`
 
 The corpus, target and oracle are the demo's (same settings and cache: `obliviate demo` trains them once); each
 cell is the demo's shipped run spec of that method plus `mask:` / `prune:`, run through `obliviate.run`. A cell
@@ -93,6 +93,7 @@ def jobs(args, demo, corpus, models) -> list[dict]:
         name = f"{method or 'target'}-{(mask or 'nomask').replace(':', '')}-{(prune or 'dense').replace(':', '_')}"
         spec.update(name=name, out=str(Path(args.out) / "cells" / name), mask=mask, prune=prune)
         spec["eval"] = {**spec["eval"], "curve_points": 0}
+        spec["train"] = {**spec.get("train", {}), **args.train}
         out.append({"method": method, "spec": spec})
     return out
 
@@ -106,7 +107,11 @@ def main() -> None:
     ap.add_argument("--masks", default="none,wagle:0.5,saliency:0.5,magnitude:0.5")
     ap.add_argument("--prunes", default="magnitude:0.5,2:4")
     ap.add_argument("--prune-methods", default="npo")
+    ap.add_argument("--train", default="", help="train.* keys over every method's shipped ones, e.g. max_steps=40")
     args = ap.parse_args()
+    import yaml
+
+    args.train = {k: yaml.safe_load(v) for k, _, v in (kv.partition("=") for kv in args.train.split(",") if kv)}
     demo, corpus, models = prepare_demo(args)
     todo = jobs(args, demo, corpus, models)
     rows = []
@@ -123,7 +128,7 @@ def main() -> None:
         fq, mu, pl = (r.get(m) for m in METRICS)
         print(f"{r['method']:12s} {r['prune']:14s} {r['mask']:14s} {_f(fq, '.3g'):>9s} {_f(mu, '.3f'):>8s} "
               f"{_f(pl, '.1f'):>9s} {_f(r.get('unlearn_wall_s'), '.1f'):>9s}")
-    print(json.dumps({"bench": "masks", "quick": args.quick, "rows": rows}))
+    print(json.dumps({"bench": "masks", "quick": args.quick, "train": args.train, "rows": rows}))
 
 
 def _f(x, fmt: str) -> str:
