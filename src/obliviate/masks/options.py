@@ -18,14 +18,15 @@ from . import build
 from . import prune as pruning
 
 
-def trainable_names(model, method: str, overrides: dict | None) -> list[str]:
-    """The parameters the engine will train for this method (all, unless the method chooses: rmu)."""
+def trainable_names(model, method: str, overrides: dict | None):
+    """(the parameters the engine will train for this method: all, unless the method chooses (rmu); the run's
+    train config)."""
     from obliviate.engine.config import resolve
 
     cfg, m = resolve(method, overrides or {})
     m = m.bind(model, cfg.train.seed) if hasattr(m, "bind") else m
     named = [n for n, _ in model.named_parameters()]
-    return [n for n in named if m.trainable(n)] if hasattr(m, "trainable") else named
+    return ([n for n in named if m.trainable(n)] if hasattr(m, "trainable") else named), cfg.train
 
 
 def prepare(model, tokenizer, forget: list[dict], retain: list[dict], method: str, overrides: dict | None, *,
@@ -38,12 +39,9 @@ def prepare(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                           "a mask or prune_first without --lora")
     spec = build.parse_mask(mask) if mask else None
     form = pruning.parse_prune(prune) if prune else None  # checked before any work
-    names = trainable_names(model, method, overrides)
+    names, train = trainable_names(model, method, overrides)
     params = dict(model.named_parameters())
     kept = pruning.prune(model, prune) if prune else None
-    from obliviate.engine.config import resolve
-
-    train = resolve(method, overrides or {})[0].train
     chosen = build.build_mask(spec, model, tokenizer, forget, retain, names, train.batch_size,
                               train.max_length) if spec else None
     # Pruned weights outside what the method trains stay 0 anyway (frozen); the engine only takes trained names.
