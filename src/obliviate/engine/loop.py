@@ -63,8 +63,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
 
     overrides: dotted keys (`method.beta`, `train.epochs`, `engine.ref_cache`, ...). eval_hook(model, step, epoch)
     -> {name: float}, called on every process. lora: "r=8,alpha=16,targets=q_proj,v_proj", a dict or LoraSpec.
-    masks: {parameter name: 0/1 tensor}; the 0 entries stay exactly fixed (gradient, optimizer state, decay). out: writes model/, run.json
-    and checkpoints/; resume=True continues from the newest checkpoint under out.
+    masks: {parameter name: 0/1 tensor}; the 0 entries stay exactly fixed (gradient, optimizer state, decay).
+    out: writes model/, run.json and checkpoints/; resume=True continues from the newest checkpoint under out.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
     # --- Configuration and inputs: every check before any work.
