@@ -3,7 +3,7 @@
     results = obliviate.run("configs/persons-npo.yaml")            # or a dict, or a RunSpec
     results = obliviate.run(spec, sets=["train.epochs=3"])
 
-spec → data.load_splits → models.load (+ LoRA, mask) → engine.unlearn (curve hook) → eval.evaluate against the
+spec → data.load_splits → models.load (+ LoRA, prune, mask) → engine.unlearn (curve hook) → eval.evaluate against the
 oracle (cost always filled) → audit (optional) → OUT/results.json (→ OUT/report.html). The CLI (`obliviate run`, `obliviate unlearn
 --config`), the demo, the MUSE C5/C6 protocols and the sweep all call it. A caller that already holds a stage
 (the protocols hold restricted splits and a model in memory) passes it in `Stages`; the rest is loaded from the
@@ -89,7 +89,9 @@ def execute(spec: RunSpec, s: Stages):
     overrides = spec.overrides() | curve_stride(spec, len(s.splits.forget or []))
     hook = _curve_hook(spec, s)
     # 2. unlearn
-    masks = load_masks(spec.mask) if spec.mask else None
+    t_mask = time.perf_counter()
+    masks, mask_conventions = load_masks(spec, s, overrides)
+    t_mask = time.perf_counter() - t_mask
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
                          lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
@@ -97,6 +99,8 @@ def execute(spec: RunSpec, s: Stages):
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle
     cost = unlearning_cost(log["totals"], hook.seconds if hook else 0.0, s.oracle_train)
+    if masks is not None:  # pruning and scoring the mask: a cost of the run, outside the engine's totals
+        cost["mask_wall_time_s"] = round(t_mask, 3)
     # 4. evaluate against the oracle (saved per-item values, or the oracle model scored now)
     config = {"spec": spec.model_dump(mode="json"), **log["config"]}
     oracle = None
@@ -109,6 +113,7 @@ def execute(spec: RunSpec, s: Stages):
     start = ([{"step": 0, "epoch": 0.0, "metrics": metric_values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]
+    results["conventions"].update(mask_conventions)
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
     if spec.audit is not None:
         results = _audit(spec, s, model, results)
@@ -190,15 +195,13 @@ def metric_values(metrics: dict, names) -> dict[str, float]:
     return {n: metrics[n]["value"] for n in names if n in metrics and metrics[n].get("value") is not None}
 
 
-def load_masks(path: str) -> dict:
-    from safetensors.torch import load_file
+def load_masks(spec: RunSpec, s: Stages, overrides: dict) -> tuple[dict | None, dict]:
+    """The spec's `mask:` (KIND:FRACTION or file:PATH) and `prune:` applied to `s.model` (pruned in place), the mask
+    written to OUT/mask.safetensors: (masks for the engine, conventions for results.json); (None, {}) without."""
+    from .masks.options import prepare
 
-    from .errors import ConfigError
-
-    if not Path(path).is_file():
-        raise ConfigError(f"mask {path}: no such file (rule: a safetensors file of 0/1 tensors keyed by parameter "
-                          "name)")
-    return load_file(path)
+    return prepare(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
+                   mask=spec.mask, prune=spec.prune, lora=spec.lora, out=spec.out)
 
 
 callable_module(__name__)  # `obliviate.run(spec)` calls run(); `import obliviate.run` still gives this module

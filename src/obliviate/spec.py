@@ -13,6 +13,7 @@ Layout (docs/spec.md has every key):
     train: {epochs: 5, lr: 1.0e-3}   # the engine's train.* keys
     engine: {ref_cache: true}        # the engine's engine.* keys
     lora: {r: 8, alpha: 16, targets: [q_proj, v_proj]}
+    mask: wagle:0.5                  # or saliency/magnitude/random:FRACTION, file:PATH; prune: magnitude:0.5 or 2:4
     eval: {suite: all, oracle: models/oracle, oracle_results: null, curve_points: 4}
     out: runs/npo
 
@@ -93,7 +94,8 @@ class RunSpec(_Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     engine: dict[str, Any] = Field(default_factory=dict)
     lora: LoraSection | None = None
-    mask: str | None = None  # a safetensors file of 0/1 gradient masks keyed by parameter name
+    mask: str | None = None  # KIND:FRACTION (wagle, saliency, magnitude, random) or file:PATH of a saved mask
+    prune: str | None = None  # prune first: magnitude:SPARSITY or N:M (2:4); pruned weights stay 0
     eval: EvalSection = Field(default_factory=EvalSection)
     audit: AuditSection | None = None  # also audit: OUT/audit.json, merged into results.json under `audits`
     out: str
@@ -102,6 +104,24 @@ class RunSpec(_Strict):
     report: bool = False  # also write OUT/report.html
     seed: int = 0
     trust_remote_code: bool = False
+
+    @field_validator("mask")
+    @classmethod
+    def _mask_form(cls, v: str | None) -> str | None:
+        from .masks.forms import parse_mask
+
+        if v is not None:
+            _as_value_error(parse_mask, v)
+        return v
+
+    @field_validator("prune")
+    @classmethod
+    def _prune_form(cls, v: str | None) -> str | None:
+        from .masks.forms import parse_prune
+
+        if v is not None:
+            _as_value_error(parse_prune, v)
+        return v
 
     @field_validator("method", mode="before")
     @classmethod
@@ -115,6 +135,14 @@ class RunSpec(_Strict):
         out |= {f"engine.{k}": v for k, v in self.engine.items()}
         out.setdefault("train.seed", self.seed)
         return out
+
+
+def _as_value_error(parse, value: str) -> None:
+    """Run a parser of this project; its ConfigError becomes the ValueError pydantic reports with file and line."""
+    try:
+        parse(value)
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
 
 
 def section_errors(data: dict) -> list[dict]:

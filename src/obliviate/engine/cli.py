@@ -1,7 +1,8 @@
 """`obliviate unlearn` (run one method on a model and a forget set) and `obliviate methods` (every track's methods).
 
     obliviate unlearn --model models/target --data DIR --forget forget10 --method npo --out runs/npo \\
-        --set method.beta=0.2 --set train.epochs=5 [--lora r=8,alpha=16,targets=q_proj,v_proj] [--resume]
+        --set method.beta=0.2 --set train.epochs=5 [--lora r=8,alpha=16,targets=q_proj,v_proj] [--resume] \\
+        [--mask wagle:0.5 | saliency:0.5 | magnitude:0.5 | random:0.5 | file:PATH] [--prune magnitude:0.5 | 2:4]
 Multi-process: `torchrun --nproc_per_node N -m obliviate.cli unlearn ...` or `accelerate launch --config_file
 configs/accelerate/ddp.yaml -m obliviate.cli unlearn ...`.
 """
@@ -24,6 +25,11 @@ def register(sub) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="override: method.beta=0.2, train.epochs=5, train.lr=1e-3, engine.ref_cache=false, ...")
     p.add_argument("--lora", default=None, metavar="SPEC", help="LoRA adapters, e.g. r=8,alpha=16,targets=q_proj,v_proj")
+    p.add_argument("--mask", default=None, metavar="KIND:FRACTION",
+                   help="only the top FRACTION of weights (ranked globally) may move: wagle, saliency, magnitude, "
+                        "random; or file:PATH of a saved mask. Written to OUT/mask.safetensors")
+    p.add_argument("--prune", default=None, metavar="FORM",
+                   help="prune first, pruned weights held at 0: magnitude:SPARSITY (per tensor) or N:M (e.g. 2:4)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint under --out")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -39,6 +45,7 @@ def run(args) -> int:
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
     from obliviate.errors import ConfigError
+    from obliviate.masks.options import prepare
     from obliviate.models import load
 
     from .loop import unlearn
@@ -51,11 +58,14 @@ def run(args) -> int:
     overrides = parse_sets(args.set)
     if args.quiet:
         overrides["engine.progress"] = "false"
+    _check_forms(args.mask, args.prune)  # before any loading
     splits = load_splits(args.data, forget=args.forget or "forget10", retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
     method = args.method or "npo"
+    masks, _ = prepare(model, tokenizer, splits.forget, splits.retain or [], method, overrides, mask=args.mask,
+                       prune=args.prune, lora=args.lora, out=args.out)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, out=args.out,
-                     lora=args.lora, resume=args.resume)
+                     lora=args.lora, masks=masks, resume=args.resume)
     _done(method, log, args.out)
     return 0
 
@@ -64,13 +74,15 @@ def _run_config(args) -> int:
     """The unlearning stage of a run spec, with this command's flags over it (they win)."""
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
+    from obliviate.masks.options import prepare
     from obliviate.models import load
     from obliviate.spec import load_spec
 
     from .loop import unlearn
 
     sets = {k: v for k, v in (("model", args.model), ("data", args.data), ("forget", args.forget),
-                              ("retain", args.retain), ("method.name", args.method), ("out", args.out)) if v}
+                              ("retain", args.retain), ("method.name", args.method), ("out", args.out),
+                              ("mask", args.mask), ("prune", args.prune)) if v}
     sets |= parse_sets(args.set)
     if args.quiet:
         sets["engine.progress"] = False
@@ -78,15 +90,21 @@ def _run_config(args) -> int:
     splits = load_splits(spec.data, forget=spec.forget, retain=spec.retain)
     model, tokenizer = load(spec.model, trust_remote_code=spec.trust_remote_code or args.trust_remote_code)
     lora = args.lora or (spec.lora.model_dump() if spec.lora else None)
-    masks = None
-    if spec.mask:
-        from obliviate.run import load_masks
-
-        masks = load_masks(spec.mask)
+    masks, _ = prepare(model, tokenizer, splits.forget, splits.retain or [], spec.method.name, spec.overrides(),
+                       mask=spec.mask, prune=spec.prune, lora=lora, out=spec.out)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], spec.method.name, spec.overrides(),
                      out=spec.out, lora=lora, masks=masks, resume=args.resume)
     _done(spec.method.name, log, spec.out)
     return 0
+
+
+def _check_forms(mask: str | None, prune: str | None) -> None:
+    from obliviate.masks.forms import parse_mask, parse_prune
+
+    if mask:
+        parse_mask(mask)
+    if prune:
+        parse_prune(prune)
 
 
 def _done(method: str, log: dict, out) -> None:

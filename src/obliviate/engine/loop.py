@@ -12,7 +12,9 @@ What a run supports, and what it assumes:
   cached in one pass before the first step (`engine.ref_cache`); others are recomputed per step by a frozen copy,
   or, for LoRA, by the same model with its adapters disabled (no copy).
 - LoRA (peft) trains the adapters only; the saved model is merged unless `engine.lora_merge=false`.
-- Gradient masks {parameter name: 0/1 tensor} are multiplied into the gradients before clipping.
+- Gradient masks {parameter name: 0/1 tensor, 1 = may move}: masked entries stay exactly fixed (`HeldMask`: their
+  gradients are zeroed before clipping, their values and optimizer state restored after each step, so that weight
+  decay and momentum cannot move them either).
 - Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
   example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
   the global batch, so a run does not depend on the number of processes at equal global batch.
@@ -48,6 +50,7 @@ from . import checkpoint
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
+from .masking import HeldMask
 from .output import default_eval, save_outputs
 from .sampler import PairingSampler
 
@@ -60,8 +63,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
 
     overrides: dotted keys (`method.beta`, `train.epochs`, `engine.ref_cache`, ...). eval_hook(model, step, epoch)
     -> {name: float}, called on every process. lora: "r=8,alpha=16,targets=q_proj,v_proj", a dict or LoraSpec.
-    masks: {parameter name: 0/1 tensor} multiplied into the gradients before each step. out: writes model/, run.json
-    and checkpoints/; resume=True continues from the newest checkpoint under out.
+    masks: {parameter name: 0/1 tensor}; the 0 entries stay exactly fixed (gradient, optimizer state, decay).
+    out: writes model/, run.json and checkpoints/; resume=True continues from the newest checkpoint under out.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
     # --- Configuration and inputs: every check before any work.
@@ -86,6 +89,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                             rule="at least one QA record (or method.retain=none)", value=0)
         trainable = _select_trainable(model, m, lora is not None)
         masks = _check_masks(masks, trainable)
+        held = HeldMask(masks, trainable) if masks else None
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
         # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
@@ -164,12 +168,13 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                                       f"engine.retain_nll_ceiling={ceiling}; stopped before the update; {kept}")
 
             # Update: mask the gradients, clip (the norm before clipping is logged), step.
-            for name, mask in (masks or {}).items():
-                if trainable[name].grad is not None:
-                    trainable[name].grad.mul_(mask)
+            if held is not None:
+                held.zero_grads()
             grad_norm = acc.clip_grad_norm_(list(trainable.values()), train.max_grad_norm or float("inf"))
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
+            if held is not None:
+                held.restore(optimizer)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 

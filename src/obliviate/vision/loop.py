@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from obliviate.engine.masking import HeldMask
 from obliviate.errors import DataError, DivergenceError, ModelError
 from obliviate.methods.registry import build
 from obliviate.results import peak_memory_mb
@@ -55,24 +56,13 @@ def _scheduler(opt, method: VisionMethod, total_steps: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
 
 
-def _freeze_masked(model: nn.Module, opt, mask: masks.Mask, frozen: dict[str, torch.Tensor]) -> None:
-    """Put every masked entry back to its frozen value and clear its momentum (weight decay moved it)."""
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if n in mask:
-                p.copy_(torch.where(mask[n], p, frozen[n]))
-                buf = opt.state.get(p, {}).get("momentum_buffer")
-                if buf is not None:
-                    buf.mul_(mask[n])
-
-
 def run(model: nn.Module, method: VisionMethod, ctx: Context, mask: masks.Mask | None) -> dict[str, Any]:
     """Train `model` in place following `method`; returns steps, samples and per-epoch mean losses."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=method.lr, momentum=method.momentum, weight_decay=method.weight_decay)
     total = sum(len(ctx.loaders[s]) for e in range(method.epochs) for s, _ in method.phases(e)) or 1
     sched = _scheduler(opt, method, total)
-    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if mask and n in mask}
+    held = HeldMask(mask, dict(model.named_parameters())) if mask else None  # masked entries exactly fixed
     steps, samples, epoch_loss = 0, 0, []
     model.train()
     for epoch in range(method.epochs):
@@ -87,14 +77,12 @@ def run(model: nn.Module, method: VisionMethod, ctx: Context, mask: masks.Mask |
                                           f"{epoch}, {split}); lower lr (now {method.lr})")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if mask:
-                    for n, p in model.named_parameters():
-                        if n in mask and p.grad is not None:
-                            p.grad.mul_(mask[n])
+                if held is not None:
+                    held.zero_grads()
                 opt.step()
                 sched.step()
-                if mask:
-                    _freeze_masked(model, opt, mask, frozen)
+                if held is not None:
+                    held.restore(opt)
                 steps, samples = steps + 1, samples + len(y)
                 losses.append(loss.item())
         epoch_loss.append(sum(losses) / max(len(losses), 1))
