@@ -81,6 +81,7 @@ def execute(spec: RunSpec, s: Stages):
     """Unlearn, evaluate, write; returns (unlearned model, results). `s` must be complete (`load_stages`)."""
     from ._atomic import atomic_write_json
     from .engine import unlearn
+    from .engine.hooks import build_step_hooks
     from .eval.suite import evaluate
     from .results import write_results
 
@@ -92,7 +93,8 @@ def execute(spec: RunSpec, s: Stages):
     masks = load_masks(spec.mask) if spec.mask else None
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
-                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
+                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume,
+                         step_hooks=build_step_hooks(spec.uoe, spec.adversary))
     if not spec.save_model:
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle

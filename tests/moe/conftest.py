@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-MOE_RECIPE = dict(preset="moe", epochs=30, batch_size=10, lr=1e-2, bios=False, eval_every=0, eval_items=20)
+MOE_RECIPE = dict(preset="moe", epochs=15, batch_size=10, lr=1e-2, bios=False, eval_every=0, eval_items=20)
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ def test_train_step_adds_the_router_load_balancing_loss(tokenizer, qa_records):
 
 def test_moe_trains_and_round_trips(tmp_path, tokenizer, moe_model, moe_trained_state):
     log = moe_trained_state[1]
-    assert log["epochs"][-1]["loss"] < log["epochs"][0]["loss"] / 5
+    assert log["epochs"][-1]["loss"] < log["epochs"][0]["loss"] / 3
     save(moe_model, tokenizer, tmp_path)
     loaded, tok2 = load(tmp_path)
     assert type(loaded).__name__ == "MixtralForCausalLM" and len(tok2) == len(tokenizer)

@@ -25,6 +25,12 @@ def register(sub) -> None:
                    help="override: method.beta=0.2, train.epochs=5, train.lr=1e-3, engine.ref_cache=false, ...")
     p.add_argument("--lora", default=None, metavar="SPEC", help="LoRA adapters, e.g. r=8,alpha=16,targets=q_proj,v_proj")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint under --out")
+    p.add_argument("--uoe", nargs="?", const=True, default=None, metavar="OPTIONS",
+                   help="MoE models: unlearn only the expert the forget data is routed to most, with a router "
+                        "anchor (UOE); options like layer=-1,alpha=1,train_router=true (engine/uoe.py)")
+    p.add_argument("--adversary", default=None, metavar="lat[:LAYER,EPS]",
+                   help="targeted latent adversarial training: unlearn under a bounded residual-stream "
+                        "perturbation that restores the forget answers (engine/lat.py)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -41,6 +47,7 @@ def run(args) -> int:
     from obliviate.errors import ConfigError
     from obliviate.models import load
 
+    from .hooks import build_step_hooks
     from .loop import unlearn
 
     if args.config:
@@ -55,7 +62,7 @@ def run(args) -> int:
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
     method = args.method or "npo"
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, out=args.out,
-                     lora=args.lora, resume=args.resume)
+                     lora=args.lora, resume=args.resume, step_hooks=build_step_hooks(args.uoe, args.adversary))
     _done(method, log, args.out)
     return 0
 
@@ -67,6 +74,7 @@ def _run_config(args) -> int:
     from obliviate.models import load
     from obliviate.spec import load_spec
 
+    from .hooks import build_step_hooks
     from .loop import unlearn
 
     sets = {k: v for k, v in (("model", args.model), ("data", args.data), ("forget", args.forget),
@@ -83,8 +91,9 @@ def _run_config(args) -> int:
         from obliviate.run import load_masks
 
         masks = load_masks(spec.mask)
+    hooks = build_step_hooks(args.uoe if args.uoe is not None else spec.uoe, args.adversary or spec.adversary)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], spec.method.name, spec.overrides(),
-                     out=spec.out, lora=lora, masks=masks, resume=args.resume)
+                     out=spec.out, lora=lora, masks=masks, resume=args.resume, step_hooks=hooks)
     _done(spec.method.name, log, spec.out)
     return 0
 
