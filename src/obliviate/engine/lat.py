@@ -7,13 +7,15 @@ rmu, ...), that unlearns under the perturbation that best restores the forget an
 Paper: Sheshadri et al., "Targeted Latent Adversarial Training Improves Robustness to Persistent Harmful Behaviors in
 LLMs" (arXiv:2407.15549, 2024). Each micro-batch:
 1. inner loop (the attack): δ, of the forget batch's shape (B, T, d), starts at 0 and is added to the output of
-   decoder layer `layer` (the residual stream) at the prompt positions (non-padding tokens before the answer, as
-   the paper's default attacks the prompt). `steps` projected-gradient steps *minimise* the forget answers' mean
-   token NLL (restore them): δ ← δ − a·g/‖g‖ per token (a = `step_size`·ε), then each token's δ is projected onto
-   the L2 ball of radius ε. The bound is per token: ‖δ[b, t]‖₂ ≤ ε for every position;
-2. outer step: the method's loss runs with δ (fixed, detached) added to its forget side (and alt side: same prompt
-   positions); the retain side runs without it (the paper trains its retain term with the adversary off).
-ε = `eps` × the median per-token L2 norm of that layer's output over the forget prompts, measured once before
+   decoder layer `layer` (the residual stream) at every non-padding position, prompt and answer (the paper's
+   "prompt+completion" setting: on a 2-4 layer model a prompt-only δ barely reaches the answer logits, measured:
+   it lowered the forget NLL by < 1% at ε = the median norm). `steps` projected-gradient steps *minimise* the
+   forget answers' mean token NLL (restore them): δ ← δ − a·g/‖g‖ per token (a = `step_size`·ε), then each
+   token's δ is projected onto the L2 ball of radius ε. The bound is per token: ‖δ[b, t]‖₂ ≤ ε at every position;
+2. outer step: the method's loss runs with δ (fixed, detached) added to its forget side (and alt side, position by
+   position, cut or zero-padded to its length); the retain side runs without it (the paper trains its retain term
+   with the adversary off).
+ε = `eps` × the median per-token L2 norm of that layer's output over the forget tokens, measured once before
 training (the paper's 7B values, ε = 1.5–2 at layers 7–12, do not transfer to hidden sizes of 64–256; a relative
 bound does). `layer` -1: ⌊(depth − 1)/2⌋, RMU's default. Cost: `steps` extra forward+backward passes of the forget
 batch per micro-batch. Logged terms: `lat_nll_clean` (forget NLL before the attack), `lat_nll_attacked` (after).
@@ -27,7 +29,7 @@ import torch
 
 from obliviate.config import replace_checked
 from obliviate.errors import ConfigError, ModelError
-from obliviate.models import IGNORE, collate, encode_qa, forward_logprobs
+from obliviate.models import collate, encode_qa, forward_logprobs
 from obliviate.models.tokenizer import pad_id
 
 from .hooks import option_fields
@@ -85,9 +87,9 @@ def project(delta: torch.Tensor, eps: float) -> torch.Tensor:
     return delta * (eps / norm.clamp(min=eps))
 
 
-def prompt_mask(batch: dict) -> torch.Tensor:
-    """(B, T, 1) float: 1 on non-padding positions before the answer (labels IGNORE), 0 elsewhere."""
-    return ((batch["attention_mask"] == 1) & (batch["labels"] == IGNORE)).unsqueeze(-1).float()
+def token_mask(batch: dict) -> torch.Tensor:
+    """(B, T, 1) float: 1 on non-padding positions (prompt and answer), 0 on padding."""
+    return (batch["attention_mask"] == 1).unsqueeze(-1).float()
 
 
 @contextlib.contextmanager
@@ -112,7 +114,7 @@ def attack(model, layer: torch.nn.Module, batch: dict, eps: float, steps: int, s
     """(δ, NLL before, NLL after): projected gradient descent on the forget answers' mean token NLL over δ."""
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
-    where = prompt_mask(batch)
+    where = token_mask(batch)
     d_model = model.config.hidden_size
     delta = torch.zeros(*batch["input_ids"].shape, d_model, device=device)
     nll = []
@@ -162,7 +164,7 @@ class LatentAdversary:
             forward_logprobs(self.model, batch)
         finally:
             handle.remove()
-        where = prompt_mask(batch).squeeze(-1).bool()
+        where = token_mask(batch).squeeze(-1).bool()
         return float(seen[0].norm(dim=-1)[where.to(seen[0].device)].median())
 
     def before_forward(self, enc, forget_idx: list[int]) -> None:
@@ -183,4 +185,4 @@ class LatentAdversary:
     def describe(self) -> dict:
         return {"option": "adversary", "kind": "lat", **asdict(self.options), "resolved_layer": self.index,
                 "eps_abs": round(self.eps, 6), "median_norm": round(self.median_norm, 6),
-                "bound": "per-token L2 norm <= eps_abs at prompt positions"}
+                "bound": "per-token L2 norm <= eps_abs at every non-padding position"}
