@@ -24,6 +24,8 @@ VARIANTS = {
     "npo+lat": ("npo", "lat:-1,0.5"),
     "grad_diff": ("grad_diff", None),
     "grad_diff+lat": ("grad_diff", "lat:-1,0.5"),
+    "npo+lat eps0.1": ("npo", "lat:-1,0.1"),
+    "grad_diff+lat eps0.1": ("grad_diff", "lat:-1,0.1"),
 }
 
 
@@ -35,7 +37,7 @@ def run_variant(name: str, args) -> dict:
             "train": {"epochs": args.epochs}, "engine": {"progress": False},
             "eval": {"oracle": args.oracle, "suite": "tofu", "curve_points": 0},
             "audit": {"attacks": ["relearn"], "seed": 0},
-            "out": str(Path(args.out) / name), "save_model": False,
+            "out": str(Path(args.out) / name.replace(" ", "_")), "save_model": False,
             **({"adversary": adversary} if adversary else {})}
     t0 = time.perf_counter()
     results = run(spec)
@@ -61,12 +63,12 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
     rows = [run_variant(name, args) for name in args.variants.split(",")]
-    print(f"{'variant':14s} {'FQ':>8s} {'utility':>8s} {'P(fgt)':>8s} {'unlearn s':>9s}  held-out P after relearn "
+    print(f"{'variant':20s} {'FQ':>8s} {'utility':>8s} {'P(fgt)':>8s} {'unlearn s':>9s}  held-out P after relearn "
           "epochs 0/1/2/4/8 (oracle @8)  verdict")
     for r in rows:
         c = r["held_out_curve"]
         pts = "/".join(f"{c[e]:.3f}" for e in sorted(c, key=int))
-        print(f"{r['name']:14s} {r['forget_quality']:8.3g} {r['model_utility']:8.3f} {r['forget_prob']:8.3f} "
+        print(f"{r['name']:20s} {r['forget_quality']:8.3g} {r['model_utility']:8.3f} {r['forget_prob']:8.3f} "
               f"{r['unlearn_s']:9.1f}  {pts} ({r['oracle_held_out'][max(r['oracle_held_out'], key=int)]:.3f})"
               f"  {r['verdict']}")
     print(json.dumps({"bench": "lat", "epochs": args.epochs, "rows": rows}))

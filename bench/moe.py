@@ -23,6 +23,7 @@ VARIANTS = {
     "npo+uoe": {"uoe": {"alpha": 1.0}},
     "npo+uoe lr1e-2": {"uoe": {"alpha": 1.0}, "train": {"lr": 1e-2}},
     "npo+uoe lr1e-2 a0": {"uoe": {"alpha": 0.0}, "train": {"lr": 1e-2}},  # no router anchor
+    "npo+uoe lr1e-2 frozen": {"uoe": {"train_router": False}, "train": {"lr": 1e-2}},  # the expert only
 }
 
 
