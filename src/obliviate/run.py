@@ -111,6 +111,9 @@ def execute(spec: RunSpec, s: Stages):
     start = ([{"step": 0, "epoch": 0.0, "metrics": metric_values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]
+    for h in log["config"].get("step_hooks") or []:  # run options (UOE, LAT) state what they assumed
+        if h.get("convention"):
+            results.setdefault("conventions", {})[h["option"]] = h["convention"]
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
     if spec.audit is not None:
         results = _audit(spec, s, model, results)

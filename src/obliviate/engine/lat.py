@@ -185,4 +185,7 @@ class LatentAdversary:
     def describe(self) -> dict:
         return {"option": "adversary", "kind": "lat", **asdict(self.options), "resolved_layer": self.index,
                 "eps_abs": round(self.eps, 6), "median_norm": round(self.median_norm, 6),
-                "bound": "per-token L2 norm <= eps_abs at every non-padding position"}
+                "convention": "adversary lat: delta added to the output of decoder layer resolved_layer at every "
+                              "non-padding forget token, per-token L2 norm <= eps_abs = eps x median token norm of "
+                              "that layer before training; PGD minimises the forget answers' mean token NLL; the "
+                              "retain side runs unperturbed"}

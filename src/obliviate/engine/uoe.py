@@ -139,4 +139,7 @@ class UnlearnOneExpert:
     def describe(self) -> dict:
         return {"option": "uoe", **asdict(self.options), "chosen_layer": self.block.layer if self.block else None,
                 "chosen_expert": self.expert,
+                "convention": "uoe: expert = argmax over (layer, expert) of the mean router softmax probability on the "
+                              "forget set's non-padding tokens; only its slice of the fused expert tensors (and its "
+                              "router row if train_router) trains; anchor = CE(router logits, expert) on forget tokens",
                 "scores": {str(k): [round(float(x), 6) for x in v] for k, v in self.scores.items()}}
