@@ -81,6 +81,7 @@ def execute(spec: RunSpec, s: Stages):
     """Unlearn, evaluate, write; returns (unlearned model, results). `s` must be complete (`load_stages`)."""
     from ._atomic import atomic_write_json
     from .engine import unlearn
+    from .engine.hooks import build_step_hooks
     from .eval.suite import evaluate
     from .results import write_results
 
@@ -94,7 +95,8 @@ def execute(spec: RunSpec, s: Stages):
     t_mask = time.perf_counter() - t_mask
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
-                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
+                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume,
+                         step_hooks=build_step_hooks(spec.uoe, spec.adversary))
     if not spec.save_model:
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle
@@ -114,6 +116,9 @@ def execute(spec: RunSpec, s: Stages):
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]
     results["conventions"].update(mask_conventions)
+    for h in log["config"].get("step_hooks") or []:  # run options (UOE, LAT) state what they assumed
+        if h.get("convention"):
+            results["conventions"][h["option"]] = h["convention"]
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
     if spec.audit is not None:
         results = _audit(spec, s, model, results)

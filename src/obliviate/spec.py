@@ -14,6 +14,8 @@ Layout (docs/spec.md has every key):
     engine: {ref_cache: true}        # the engine's engine.* keys
     lora: {r: 8, alpha: 16, targets: [q_proj, v_proj]}
     mask: wagle:0.5                  # or saliency/magnitude/random:FRACTION, file:PATH; prune: magnitude:0.5 or 2:4
+    uoe: {alpha: 1.0}                # MoE models: unlearn one expert (engine/uoe.py)
+    adversary: "lat:1,0.5"           # targeted latent adversarial training (engine/lat.py)
     eval: {suite: all, oracle: models/oracle, oracle_results: null, curve_points: 4}
     out: runs/npo
 
@@ -96,6 +98,8 @@ class RunSpec(_Strict):
     lora: LoraSection | None = None
     mask: str | None = None  # KIND:FRACTION (wagle, saliency, magnitude, random) or file:PATH of a saved mask
     prune: str | None = None  # prune first: magnitude:SPARSITY or N:M (2:4); pruned weights stay 0
+    uoe: bool | str | dict[str, Any] | None = None  # unlearn one expert of an MoE (engine/uoe.py): true or options
+    adversary: str | dict[str, Any] | None = None  # latent adversary, "lat[:LAYER,EPS]" (engine/lat.py)
     eval: EvalSection = Field(default_factory=EvalSection)
     audit: AuditSection | None = None  # also audit: OUT/audit.json, merged into results.json under `audits`
     out: str
@@ -127,6 +131,24 @@ class RunSpec(_Strict):
     @classmethod
     def _method_shorthand(cls, v: Any) -> Any:
         return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("uoe")
+    @classmethod
+    def _uoe_options(cls, v: Any) -> Any:
+        if v is not None and v is not False:
+            from .engine.uoe import parse_uoe
+
+            parse_uoe(v)  # a ConfigError (a ValueError) becomes this key's validation error
+        return v
+
+    @field_validator("adversary")
+    @classmethod
+    def _adversary_options(cls, v: Any) -> Any:
+        if v is not None:
+            from .engine.lat import parse_adversary
+
+            parse_adversary(v)
+        return v
 
     def overrides(self) -> dict[str, Any]:
         """The engine's dotted overrides (`method.beta`, `train.epochs`, ...), typed values, seed included."""

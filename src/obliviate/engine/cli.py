@@ -31,6 +31,12 @@ def register(sub) -> None:
     p.add_argument("--prune", default=None, metavar="FORM",
                    help="prune first, pruned weights held at 0: magnitude:SPARSITY (per tensor) or N:M (e.g. 2:4)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint under --out")
+    p.add_argument("--uoe", nargs="?", const=True, default=None, metavar="OPTIONS",
+                   help="MoE models: unlearn only the expert the forget data is routed to most, with a router "
+                        "anchor (UOE); options like layer=-1,alpha=1,train_router=true (engine/uoe.py)")
+    p.add_argument("--adversary", default=None, metavar="lat[:LAYER,EPS]",
+                   help="targeted latent adversarial training: unlearn under a bounded residual-stream "
+                        "perturbation that restores the forget answers (engine/lat.py)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -48,6 +54,7 @@ def run(args) -> int:
     from obliviate.masks.options import prepare
     from obliviate.models import load
 
+    from .hooks import build_step_hooks
     from .loop import unlearn
 
     if args.config:
@@ -65,7 +72,8 @@ def run(args) -> int:
     masks, _ = prepare(model, tokenizer, splits.forget, splits.retain or [], method, overrides, mask=args.mask,
                        prune=args.prune, lora=args.lora, out=args.out)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, out=args.out,
-                     lora=args.lora, masks=masks, resume=args.resume)
+                     lora=args.lora, masks=masks, resume=args.resume,
+                     step_hooks=build_step_hooks(args.uoe, args.adversary))
     _done(method, log, args.out)
     return 0
 
@@ -78,6 +86,7 @@ def _run_config(args) -> int:
     from obliviate.models import load
     from obliviate.spec import load_spec
 
+    from .hooks import build_step_hooks
     from .loop import unlearn
 
     sets = {k: v for k, v in (("model", args.model), ("data", args.data), ("forget", args.forget),
@@ -92,8 +101,9 @@ def _run_config(args) -> int:
     lora = args.lora or (spec.lora.model_dump() if spec.lora else None)
     masks, _ = prepare(model, tokenizer, splits.forget, splits.retain or [], spec.method.name, spec.overrides(),
                        mask=spec.mask, prune=spec.prune, lora=lora, out=spec.out)
+    hooks = build_step_hooks(args.uoe if args.uoe is not None else spec.uoe, args.adversary or spec.adversary)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], spec.method.name, spec.overrides(),
-                     out=spec.out, lora=lora, masks=masks, resume=args.resume)
+                     out=spec.out, lora=lora, masks=masks, resume=args.resume, step_hooks=hooks)
     _done(spec.method.name, log, spec.out)
     return 0
 

@@ -88,9 +88,11 @@ class Reference:
 
 
 def side_stats(model, batch, needs: SideNeeds, layer: int | None, ref: Reference | None,
-               ref_seq: torch.Tensor | None) -> SideStats:
-    """Model (with grad) and reference (without) statistics of one side; `ref_seq` (B,) from the cache, if any."""
-    out = forward_logprobs(model, batch, return_logits=needs.logits, output_hidden_states=needs.hidden)
+               ref_seq: torch.Tensor | None, around=None, side: str = "forget") -> SideStats:
+    """Model (with grad) and reference (without) statistics of one side; `ref_seq` (B,) from the cache, if any.
+    `around(side, batch)`: a context manager around the model's own forward (step hooks; not the reference's)."""
+    with around(side, batch) if around else contextlib.nullcontext():
+        out = forward_logprobs(model, batch, return_logits=needs.logits, output_hidden_states=needs.hidden)
     device = out.logp.device
     stats = SideStats(
         logp=out.logp, mask=out.mask,
@@ -120,11 +122,11 @@ class MicroBatch:
 
 
 def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forget_idx: list[int],
-                retain_idx: list[int], with_retain: bool) -> MicroBatch:
+                retain_idx: list[int], with_retain: bool, around=None) -> MicroBatch:
     """Collate the examples, run the forward passes `needs` asks for (with grad) and the reference passes (without).
 
     with_retain: run the retain examples even when the loss does not use them (no grad then): the divergence guard
-    reads their NLL."""
+    reads their NLL. around: the step hooks' context around each side's model forward (engine/hooks.py)."""
     device = next(model.parameters()).device
 
     def cached(name: str) -> torch.Tensor | None:  # (B,) reference sequence log-probs, when the cache has them
@@ -134,22 +136,23 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
 
     layer = needs.hidden_layer
     f_batch = collate([enc.forget[i] for i in forget_idx], enc.pad_id)
-    forget = side_stats(model, f_batch, needs.forget, layer, ref, cached("forget"))
+    forget = side_stats(model, f_batch, needs.forget, layer, ref, cached("forget"), around, "forget")
     tokens = int(f_batch["attention_mask"].sum())
     if needs.alt:
         a_batch = collate([enc.alt[i] for i in forget_idx], enc.pad_id)
-        forget.alt = side_stats(model, a_batch, needs.forget, layer, ref, cached("alt"))
+        forget.alt = side_stats(model, a_batch, needs.forget, layer, ref, cached("alt"), around, "alt")
         tokens += int(a_batch["attention_mask"].sum())
     retain = retain_nll = None
     if with_retain:
         r_batch = collate([enc.retain[i] for i in retain_idx], enc.pad_id)
         tokens += int(r_batch["attention_mask"].sum())
         if needs.retain.used:
-            retain = side_stats(model, r_batch, needs.retain, layer, ref, None)
+            retain = side_stats(model, r_batch, needs.retain, layer, ref, None, around, "retain")
             retain_nll = retain.mean_token_nll().detach()
         else:
             with torch.no_grad():
-                retain_nll = side_stats(model, r_batch, needs.retain, layer, None, None).mean_token_nll()
+                retain_nll = side_stats(model, r_batch, needs.retain, layer, None, None, around,
+                                        "retain").mean_token_nll()
     return MicroBatch(forget, retain, retain_nll, tokens)
 
 

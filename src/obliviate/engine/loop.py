@@ -15,6 +15,8 @@ What a run supports, and what it assumes:
 - Gradient masks {parameter name: 0/1 tensor, 1 = may move}: masked entries stay exactly fixed (`HeldMask`: their
   gradients are zeroed before clipping, their values and optimizer state restored after each step, so that weight
   decay and momentum cannot move them either).
+- Step hooks (run options, not methods: UOE, LAT; engine/hooks.py) may narrow what trains, add masks, act
+  before each micro-batch and around each side's forward, and add a loss term; the loop never tests which.
 - Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
   example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
   the global batch, so a run does not depend on the number of processes at equal global batch.
@@ -46,7 +48,7 @@ from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
-from . import checkpoint
+from . import checkpoint, hooks
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
@@ -58,13 +60,14 @@ from .sampler import PairingSampler
 def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: str = "npo",
             overrides: dict | None = None, *, eval_hook=None, out: str | Path | None = None, lora=None,
             masks: dict[str, torch.Tensor] | None = None, resume: bool = False, accelerator: Accelerator | None = None,
-            **keyword_overrides):
+            step_hooks: list | None = None, **keyword_overrides):
     """Unlearn `forget` from `model`; returns (model, log). See the module docstring and `engine/config.py`.
 
     overrides: dotted keys (`method.beta`, `train.epochs`, `engine.ref_cache`, ...). eval_hook(model, step, epoch)
     -> {name: float}, called on every process. lora: "r=8,alpha=16,targets=q_proj,v_proj", a dict or LoraSpec.
     masks: {parameter name: 0/1 tensor}; the 0 entries stay exactly fixed (gradient, optimizer state, decay).
     out: writes model/, run.json and checkpoints/; resume=True continues from the newest checkpoint under out.
+    step_hooks: run options that act around the loss (UOE, LAT), from `hooks.build_step_hooks`; see engine/hooks.py.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
     # --- Configuration and inputs: every check before any work.
@@ -88,6 +91,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             raise DataError("the retain set is empty but this method's loss uses it", field="retain",
                             rule="at least one QA record (or method.retain=none)", value=0)
         trainable = _select_trainable(model, m, lora is not None)
+        step_hooks = list(step_hooks or [])  # run options (UOE, LAT): may narrow what trains and add masks
+        trainable, masks = hooks.setup(step_hooks, model, tokenizer, forget, trainable, masks)
         masks = _check_masks(masks, trainable)
         held = HeldMask(masks, trainable) if masks else None
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
@@ -117,6 +122,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
 
         # --- Resume: weights, optimizer, scheduler, RNG and log from the newest checkpoint.
         run_key = {"method": method, "hyper_parameters": _fields(getattr(m, "hp", m)), "train": _fields(train)}
+        if step_hooks:
+            run_key["step_hooks"] = hooks.describe(step_hooks)
         ckpt_root = Path(out) / "checkpoints" if out is not None else None
         log, curve, start, last_good = [], [], 0, None
         if resume:
@@ -141,9 +148,12 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             sums: dict[str, torch.Tensor] = {}
             tokens = 0
             for k, (forget_idx, retain_idx) in enumerate(micro_batches):
+                hooks.before_forward(step_hooks, enc, forget_idx)  # LAT: the inner attack
                 with contextlib.nullcontext() if k == accum - 1 else acc.no_sync(model):
-                    b = micro_batch(model, needs, enc, ref, forget_idx, retain_idx, with_retain)
+                    b = micro_batch(model, needs, enc, ref, forget_idx, retain_idx, with_retain,
+                                    around=hooks.around(step_hooks))
                     total, loss_terms = m.loss(b.forget, b.retain)
+                    total, loss_terms = hooks.add_extra(step_hooks, total, loss_terms)  # UOE: router anchor
                     acc.backward(total / accum)
                 logged = {"loss": total.detach(), **loss_terms}
                 if b.retain_nll is not None:

@@ -1,4 +1,5 @@
-"""Models: presets built from LlamaConfig, tokenizer training, loading any HF causal LM, encoding, scoring.
+"""Models: presets (dense Llama, a tiny Mixtral MoE), tokenizer training, loading any HF causal LM, encoding,
+scoring.
 
 `load(name_or_path)` returns (model, tokenizer); `train_on_corpus(...)` trains a target or an oracle. Names load
 on first use (torch and transformers with them), so `obliviate train --help` stays instant.

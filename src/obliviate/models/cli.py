@@ -6,7 +6,7 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a target or oracle model from scratch on a corpus split")
     p.add_argument("--data", required=True, help="corpus folder (obliviate data persons, or TOFU layout)")
     p.add_argument("--split", default="full", help="split to train on: full (target) or retain90 (oracle)")
-    p.add_argument("--preset", default="small", help="model preset: tiny or small")
+    p.add_argument("--preset", default="small", help="model preset: tiny, small or moe (a tiny Mixtral MoE)")
     p.add_argument("--out", required=True, help="output folder (written atomically)")
     p.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     p.add_argument("--seed", type=int, help="shortcut for --set seed=N")
