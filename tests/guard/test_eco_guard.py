@@ -158,6 +158,13 @@ def test_sigma_search_reaches_its_target():
     assert abs(math.exp(-sigma) - 0.3) < 0.02 and trace[0]["sigma"] == pytest.approx(0.1)
 
 
+def test_sigma_search_stops_on_a_plateau():
+    """f(σ) = 0.3 + 0.7·exp(−σ) never reaches 0.03: the search stops once a step gains < 0.005 (σ ≈ e² ≈ 7.4 from
+    σ0 = 0.14, where f is 0.3004) instead of running σ up to e^8·σ0."""
+    sigma, trace = search_sigma(lambda s: 0.3 + 0.7 * math.exp(-s), 0.03, 0.14, steps=12)
+    assert trace[-1].get("stop") == "plateau" and 1.0 < sigma < 60
+
+
 def test_classifier_meets_its_fpr_on_held_out_prompts(persons_splits):
     """The real MiniLM classifier on the persons corpus: held-out negatives (retain, neighbour, holdout and
     unrelated prompts never used to fit or calibrate) are flagged at most at the calibrated rate (+ slack for the

@@ -11,7 +11,9 @@ false-positive rates (retain, neighbours, holdout, unrelated), and the paraphras
 σ (`search_sigma`): central-difference zeroth-order search on u = log σ for the forget set's mean length-normalised
 answer probability (`forget/prob`) under the guarded model to reach the oracle's (or a given target): at each step
 L(u) = |f(eᵘ) − target| is probed at u ± h, u moves by `step` against the sign of the difference, and `step`
-halves whenever the move does not lower L; the best σ seen is kept, and the trace is saved in guard.json.
+halves whenever the move does not lower L; it stops on a plateau (a move gains < 0.005: teacher-forced answers
+that repeat the person's name let the model recall the rest, so forget/prob has a floor no σ passes); the best σ
+seen is kept, and the trace is saved in guard.json.
 """
 from __future__ import annotations
 
@@ -92,8 +94,9 @@ def forget_prob(model, tokenizer, records: list[dict], batch_size: int = 32) -> 
 
 
 def search_sigma(f, target: float, sigma0: float, steps: int = 8, h: float = 0.3, step: float = 1.0,
-                 tol: float = 0.01) -> tuple[float, list[dict]]:
-    """Zeroth-order (central-difference) search of σ with f(σ) ≈ target; returns (best σ, trace)."""
+                 tol: float = 0.005, plateau: float = 0.005) -> tuple[float, list[dict]]:
+    """Zeroth-order (central-difference) search of σ with f(σ) ≈ target; returns (best σ, trace). Stops within
+    `tol` of the target, or when a step gains less than `plateau` (the target is out of reach: the best σ seen)."""
     seen: dict[float, float] = {}
 
     def loss(u: float) -> float:
@@ -110,7 +113,11 @@ def search_sigma(f, target: float, sigma0: float, steps: int = 8, h: float = 0.3
             break
         cand = u - step * math.copysign(1.0, g)
         if loss(cand) < loss(u):
-            u = cand
+            gain, u = loss(u) - loss(cand), cand
+            if gain < plateau:  # the forget metric has stopped moving: more noise buys nothing
+                trace.append({"step": k + 1, "sigma": math.exp(u), "value": seen[u], "loss": loss(u),
+                              "stop": "plateau"})
+                break
         else:
             step /= 2
     best = min(seen, key=lambda v: abs(seen[v] - target))
