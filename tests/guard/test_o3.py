@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from obliviate.continual import (add_orthogonality, check_requests, fit_detector, orthogonality_penalty,
-                                 penalty_grad)
+from obliviate.continual import (
+    add_orthogonality,
+    check_requests,
+    fit_detector,
+    orthogonality_penalty,
+    penalty_grad,
+)
 from obliviate.errors import DataError
 
 

@@ -193,11 +193,14 @@ def load_o3(folder: str | Path, trust_remote_code: bool = False) -> tuple[O3Mode
 def fit_stream(model, tokenizer, requests: list[list[dict]], *, method: str = "npo", overrides: dict | None = None,
                lora: dict | None = None, orth_weight: float = 0.1, layer: int | None = None,
                previous: O3Model | None = None) -> tuple[O3Model, list[dict]]:
-    """Fit one adapter and one detector per request, in order (continuing `previous` when given)."""
+    """Fit one adapter and one detector per request, in order (continuing `previous`, which is consumed: its
+    adapters move into the returned model)."""
     from obliviate.engine import unlearn
     from obliviate.engine.lora import parse_lora
 
     seen = check_requests(requests, previous.items_seen if previous else None)
+    if previous is not None:
+        previous.remove()  # its hooks leave the base model: the returned model carries all adapters
     spec = parse_lora(lora or {"r": 8, "alpha": 16, "targets": ["q_proj", "v_proj"]})
     layer = layer if layer is not None else (model.config.num_hidden_layers + 1) // 2
     adapters = list(previous.adapters) if previous else []

@@ -25,6 +25,8 @@ def register(sub) -> None:
                    help="override: method.beta=0.2, train.epochs=5, train.lr=1e-3, engine.ref_cache=false, ...")
     p.add_argument("--lora", default=None, metavar="SPEC", help="LoRA adapters, e.g. r=8,alpha=16,targets=q_proj,v_proj")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint under --out")
+    p.add_argument("--requests", type=int, default=1,
+                   help="o3 only: cut the forget set into this many sequential requests (obliviate.continual)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -54,6 +56,10 @@ def run(args) -> int:
     splits = load_splits(args.data, forget=args.forget or "forget10", retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
     method = args.method or "npo"
+    if method == "o3":  # a stream of adapters, not a loss: composed from unlearn() per request by continual/
+        from obliviate.continual.cli import unlearn_o3
+
+        return unlearn_o3(args, splits, model, tokenizer, overrides)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, out=args.out,
                      lora=args.lora, resume=args.resume)
     _done(method, log, args.out)
