@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "obliviate.audit.cli",
     "obliviate.exact.cli",
     "obliviate.ledger.cli",
+    "obliviate.guard.cli",
 ]
 
 

@@ -110,7 +110,7 @@ def scalability(spec, sizes=(1, 2, 3, 4), stages=None) -> dict:
         step_splits = restrict(s.splits, {key for fold in folds[:k] for key in fold}, by_person)
         _, last = _step(spec, s, step_splits, copy.deepcopy(s.model), target, f"size-{k}")
         rows.append(_row("size", k, last, len(step_splits.forget or step_splits.forget_texts)))
-    return _finish(last, "scalability", spec.method.name, rows, "size", target)
+    return _finish(last, "scalability", spec.label, rows, "size", target)
 
 
 def sustainability(spec, requests: int = 4, stages=None) -> dict:
@@ -125,7 +125,7 @@ def sustainability(spec, requests: int = 4, stages=None) -> dict:
         # unlearn request i only; evaluate on everything asked to be forgotten so far
         current, last = _step(spec, s, request, current, target, f"request-{i}", eval_splits=so_far)
         rows.append(_row("request", i, last, len(so_far.forget or so_far.forget_texts)))
-    return _finish(last, "sustainability", spec.method.name, rows, "request", target)
+    return _finish(last, "sustainability", spec.label, rows, "request", target)
 
 
 def _finish(last: dict, name: str, method: str, rows: list[dict], label: str, target: dict) -> dict:

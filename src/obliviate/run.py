@@ -85,6 +85,10 @@ def execute(spec: RunSpec, s: Stages):
     from .eval.suite import evaluate
     from .results import write_results
 
+    if spec.guard is not None:  # an ECO guard in place of unlearning: the weights are not changed
+        from .guard.step import execute_guard
+
+        return execute_guard(spec, s)
     out = Path(spec.out)
     # 1. the curve: a cheap log-prob evaluation every few steps, against the saved oracle values
     overrides = spec.overrides() | curve_stride(spec, len(s.splits.forget or []))
@@ -110,7 +114,7 @@ def execute(spec: RunSpec, s: Stages):
         oracle = s.oracle if isinstance(s.oracle, tuple) else (s.oracle, s.tokenizer)
     results = evaluate(model, s.tokenizer, s.eval_splits or s.splits, oracle=oracle, oracle_results=s.oracle_results,
                        target_results=s.target_results, suite=spec.eval.suite, config=config, cost=cost,
-                       name=spec.name or spec.method.name, seed=spec.seed, batch_size=spec.eval.batch_size,
+                       name=spec.label, seed=spec.seed, batch_size=spec.eval.batch_size,
                        training=s.training)
     start = ([{"step": 0, "epoch": 0.0, "metrics": metric_values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
@@ -141,7 +145,7 @@ def _audit(spec: RunSpec, s: Stages, model, results: dict) -> dict:
     if oracle is None and spec.eval.oracle:  # scores came from saved results; attacks need the oracle model
         oracle = load(spec.eval.oracle, trust_remote_code=spec.trust_remote_code)
     found = audit(model, s.tokenizer, s.eval_splits or s.splits, oracle=oracle, attacks=spec.audit.attacks,
-                  seed=spec.audit.seed, config=spec.audit.config, name=spec.name or spec.method.name)
+                  seed=spec.audit.seed, config=spec.audit.config, name=spec.label)
     atomic_write_json(Path(spec.out) / "audit.json", found)
     return merge_audit(results, found)
 

@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .config import parse_sets
 from .errors import ConfigError
@@ -86,13 +94,24 @@ class AuditSection(_Strict):
     config: dict[str, Any] = Field(default_factory=dict)  # AuditConfig overrides (e.g. relearn epochs)
 
 
+class GuardSection(_Strict):
+    """Instead of a method: fit an ECO prompt guard (`obliviate.guard`); the weights are not changed."""
+
+    fpr: float = Field(0.05, gt=0.0, lt=1.0)  # the classifier threshold's false-positive rate
+    mode: Literal["noise", "zero"] = "noise"
+    sigma: float | None = Field(None, ge=0.0)  # None: zeroth-order search to the oracle's forget/prob
+    target: float | None = None  # or search to this forget/prob
+    steps: int = Field(8, ge=1)
+
+
 class RunSpec(_Strict):
     name: str | None = None  # results.json's name (default: the method's)
     model: str
     data: str
     forget: str = "forget10"
     retain: str | None = None
-    method: MethodSpec
+    method: MethodSpec | None = None  # required unless `guard` is given
+    guard: GuardSection | None = None  # an ECO guard instead of a method (weights unchanged)
     train: dict[str, Any] = Field(default_factory=dict)
     engine: dict[str, Any] = Field(default_factory=dict)
     lora: LoraSection | None = None
@@ -149,10 +168,21 @@ class RunSpec(_Strict):
 
             parse_adversary(v)
         return v
+    @model_validator(mode="after")
+    def _method_or_guard(self):
+        if (self.method is None) == (self.guard is None):
+            raise ValueError("give exactly one of `method` (unlearn) and `guard` (an ECO guard, weights unchanged)")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The run's name: `name`, else the method's name, else the guard's kind."""
+        return self.name or (self.method.name if self.method is not None else "eco")
 
     def overrides(self) -> dict[str, Any]:
         """The engine's dotted overrides (`method.beta`, `train.epochs`, ...), typed values, seed included."""
-        out = {f"method.{k}": v for k, v in self.method.hyper_parameters().items()}
+        hp = self.method.hyper_parameters() if self.method is not None else {}
+        out = {f"method.{k}": v for k, v in hp.items()}
         out |= {f"train.{k}": v for k, v in self.train.items()}
         out |= {f"engine.{k}": v for k, v in self.engine.items()}
         out.setdefault("train.seed", self.seed)

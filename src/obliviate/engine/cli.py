@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--adversary", default=None, metavar="lat[:LAYER,EPS]",
                    help="targeted latent adversarial training: unlearn under a bounded residual-stream "
                         "perturbation that restores the forget answers (engine/lat.py)")
+    p.add_argument("--requests", type=int, default=1,
+                   help="o3 only: cut the forget set into this many sequential requests (obliviate.continual)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -69,6 +71,10 @@ def run(args) -> int:
     splits = load_splits(args.data, forget=args.forget or "forget10", retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
     method = args.method or "npo"
+    if method == "o3":  # a stream of adapters, not a loss: composed from unlearn() per request by continual/
+        from obliviate.continual.cli import unlearn_o3
+
+        return unlearn_o3(args, splits, model, tokenizer, overrides)
     masks, _ = prepare(model, tokenizer, splits.forget, splits.retain or [], method, overrides, mask=args.mask,
                        prune=args.prune, lora=args.lora, out=args.out)
     _, log = unlearn(model, tokenizer, splits.forget, splits.retain or [], method, overrides, out=args.out,

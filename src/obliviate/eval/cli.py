@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--method", default="npo", help="protocols: the unlearning method")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="protocols: method overrides")
     p.add_argument("--batch-size", type=int, default=32, help="generation batch size (default 32)")
+    p.add_argument("--guard", default=None, metavar="DIR",
+                   help="evaluate the model behind this ECO guard (`obliviate guard fit`; weights unchanged)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.set_defaults(func=run)
 
@@ -39,6 +41,8 @@ def register(sub) -> None:
 def _name(args) -> str:
     if args.name:
         return args.name
+    if getattr(args, "guard", None):
+        return "eco"  # a guarded target is no longer the target
     path = Path(args.model)
     return path.parent.name if path.name == "model" and path.parent.name else path.name
 
@@ -69,6 +73,17 @@ def _evaluate(args, saved: dict | None) -> int:
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
     model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
     oracle = load(args.oracle, trust_remote_code=args.trust_remote_code) if args.oracle else None
+    if (Path(args.model) / "o3" / "o3.json").is_file():  # an O3 stream's model: evaluate it gated
+        from obliviate.continual import load_o3
+
+        model, tokenizer = load_o3(args.model, trust_remote_code=args.trust_remote_code)
+    if args.guard:
+        if args.protocol:
+            raise ConfigError("--guard evaluates one guard; the protocols refit a guard per request "
+                              "(obliviate.continual)")
+        from obliviate.guard.evaluate import guard_model
+
+        model = guard_model(model, tokenizer, args.guard)
     config = {"model": args.model, "oracle": args.oracle, "oracle_results": args.oracle_results,
               "data": args.data, "forget": args.forget, "retain": args.retain}
     kwargs = {"suite": args.suite, "batch_size": args.batch_size, "config": config}
@@ -85,6 +100,14 @@ def _evaluate(args, saved: dict | None) -> int:
                            target_results=args.target_results, name=_name(args),
                            cost=build_cost(args.model, args.oracle, saved), curve=_curve(args.model),
                            training=_training(args, saved), **kwargs)
+        if args.guard:
+            from obliviate.guard.evaluate import guard_results
+
+            results = guard_results(results, model, splits, results.get("cost"))
+        if hasattr(model, "detectors"):
+            from obliviate.continual.evaluate import o3_results
+
+            results = o3_results(results, model, splits)
     write_results(args.out, results)
     _summary(results, args.out)
     return 0
@@ -93,16 +116,28 @@ def _evaluate(args, saved: dict | None) -> int:
 def _protocol(args, model, tokenizer, splits, oracle, extra: dict) -> dict:
     """MUSE C5/C6 through the spine: a run spec of this command's flags; each step's files go to OUT.steps/."""
     from obliviate.config import parse_sets
+    from obliviate.errors import ConfigError
     from obliviate.protocols import scalability, sustainability
     from obliviate.run import Stages
     from obliviate.spec import load_spec
 
     out = Path(args.out)
+    sets = parse_sets(args.set)
+    o3 = {k[3:]: sets.pop(k) for k in [k for k in sets if k.startswith("o3.")]}  # O3's own keys (continual/)
+    # eco: a guard refitted per request (the spine's guard step); o3: adapters trained with npo by default
+    how = {"guard": {}} if args.method == "eco" else {"method": o3.pop("method", "npo") if args.method == "o3"
+                                                                else args.method}
     spec = load_spec({"model": args.model, "data": args.data, "forget": args.forget, "retain": args.retain,
-                      "method": args.method, "out": str(out.with_name(out.stem + ".steps")), "save_model": False,
+                      **how, "out": str(out.with_name(out.stem + ".steps")), "save_model": False,
                       "eval": {"oracle": args.oracle, "suite": args.suite, "batch_size": args.batch_size,
-                               "curve_points": 0}}, parse_sets(args.set))
+                               "curve_points": 0}}, sets)
     stages = Stages(splits=splits, model=model, tokenizer=tokenizer, oracle=oracle)
+    if args.method == "o3":
+        if args.protocol != "sustainability":
+            raise ConfigError("--method o3 runs the sustainability protocol (a stream of requests)")
+        from obliviate.continual.sustain import sustainability_o3
+
+        return sustainability_o3(spec, stages=stages, orth_weight=float(o3.pop("orth_weight", 0.1)), **extra)
     fn = scalability if args.protocol == "scalability" else sustainability
     return fn(spec, stages=stages, **extra)
 

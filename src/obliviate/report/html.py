@@ -103,6 +103,8 @@ def _name_cell(run: Run, band: bool | None = None) -> str:
     if run.role == "method" and band is not None:
         badge = "in the oracle's band" if band else "outside the oracle's band"
     tail = f'<span class="badge{" in-band" if band and run.role == "method" else ""}">{e(badge)}</span>' if badge else ""
+    if run.guard:  # an inference-time guard: the weights still hold the data (weight-level audits: residual)
+        tail += f'<span class="badge guard">{e(run.guard.get("kind", "guard"))} guard: weights unchanged</span>'
     return f'<td class="name" title="{e(run.source)}">{e(run.name)}{tail}</td>'
 
 

@@ -33,6 +33,7 @@ class Run:
     cost: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # e.g. "target not memorised ...": comparisons with this run are not meaningful
     audits: Mapping[str, Any] = field(default_factory=dict)  # an audit.json merged in (obliviate.audit)
+    guard: Mapping[str, Any] = field(default_factory=dict)  # an inference-time guard's block (weights unchanged)
 
     @property
     def role(self) -> str:
@@ -90,10 +91,12 @@ def parse_run(obj: Any, source: str) -> Run:
     cost = obj.get("cost") if isinstance(obj.get("cost"), Mapping) else {}
     warnings = tuple(str(w) for w in obj.get("warnings") or [] if isinstance(w, str))
     audits = obj.get("audits") if isinstance(obj.get("audits"), Mapping) else {}
+    guard = obj.get("guard") if isinstance(obj.get("guard"), Mapping) else {}
     return Run(name=_name(obj, source), track=_track(obj, metrics, source), source=source, metrics=metrics,
                oracle_metrics=oracle_metrics,
                muse={k: c for k, c in muse.items() if isinstance(c, Mapping)},
-               curve=[p for p in curve if isinstance(p, Mapping)], cost=cost, warnings=warnings, audits=audits)
+               curve=[p for p in curve if isinstance(p, Mapping)], cost=cost, warnings=warnings, audits=audits,
+               guard=guard)
 
 
 def load_results(items: Iterable[Mapping[str, Any] | str | Path]) -> list[Run]:
