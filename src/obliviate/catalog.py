@@ -131,7 +131,32 @@ VISION = (
                       "the method run after pruning, with its SGD settings (a name; its keys as inner.KEY)"))),
 )
 
-METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION}}
+
+# --------------------------------------------------------------------------- regression track
+# (obliviate.vision.regression.methods)
+
+def _adam(*extra: Param, lr: float = 1e-3, epochs: int = 10) -> tuple[Param, ...]:
+    """The Adam settings every regression method carries as its first fields, then the method's own fields."""
+    return (Param("lr", lr, "Adam learning rate"), Param("epochs", epochs, "passes over the splits the method walks"),
+            Param("batch_size", 32, "batch size"), Param("weight_decay", 0.0, "Adam weight decay"), *extra)
+
+
+_TARUN = "Tarun et al., 2023, Deep Regression Unlearning (ICML; arXiv:2210.08196)"
+REGRESSION = (
+    MethodInfo("retrain", "regression", "regression: train from scratch on retain only (the oracle)",
+               VISION[0].paper, _adam(epochs=150)),
+    MethodInfo("ft", "regression", "regression: fine-tune on retain (L1)", _FT.paper, _adam()),
+    MethodInfo("ga", "regression", "regression: gradient ascent on the forget rows' L1 error", VISION[2].paper,
+               _adam(epochs=3)),
+    MethodInfo("amnesiac", "regression", "regression: forget targets replaced by Gaussian draws, fine-tune on all "
+               "data", _TARUN, _adam(epochs=15)),
+    MethodInfo("blindspot", "regression", "regression: fit forget rows to a retain-only proxy's outputs and "
+               "attention maps", _TARUN,
+               _adam(Param("proxy_epochs", 20, "epochs of the retain-only proxy (the 'blindspot' model)"),
+                     Param("beta", 50.0, "weight of the attention-transfer term on forget rows"), epochs=15)),
+)
+METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION},
+                                             "regression": {m.name: m for m in REGRESSION}}
 
 
 def listing(track: str | None = None) -> list[dict[str, Any]]:
