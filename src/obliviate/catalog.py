@@ -129,6 +129,14 @@ VISION = (
                (Param("sparsity", 0.5, "fraction of all weights pruned to 0 (global L1 magnitude)"),
                 Param("inner", {"method": "ft", **_FT.defaults()},
                       "the method run after pruning, with its SGD settings (a name; its keys as inner.KEY)"))),
+    MethodInfo("ssd", "vision", "dampen the weights far more important to the forget set than to all data (Fisher)",
+               "Foster et al., 2024, Fast Machine Unlearning Without Retraining Through Selective Synaptic Dampening "
+               "(AAAI; arXiv:2308.07707)",
+               (Param("lr", 0.0, "unused (no training step)"), Param("epochs", 0, "unused (no training step)"),
+                Param("batch_size", 64, "batch size of the importance passes"), Param("momentum", 0.0, "unused"),
+                Param("weight_decay", 0.0, "unused"), Param("schedule", "constant", "unused"),
+                Param("alpha", 10.0, "selection: dampen where forget importance > alpha x full-data importance"),
+                Param("lam", 1.0, "dampening: theta x min(1, lam x full importance / forget importance)"))),
 )
 
 
