@@ -73,40 +73,69 @@ def corrective_scenario(data: ClassData, seed: int, methods: Sequence[str], kind
     return out
 
 
-def challenge_scenario(data: ClassData, seed: int, methods: Sequence[str], n_oracles: int = 6, runs: int = 6,
+def challenge_scenario(data: ClassData, seed: int, methods: Sequence[str], n_oracles: int = 4, runs: int = 4,
                        fraction: float = 0.1, train_epochs: int = 30, say: Say = _quiet) -> dict:
-    """Random `fraction` forgotten: N oracles (seeds seed·100 + i), each method run `runs` times from one original;
-    the N-oracle forget_quality and challenge_score, beside avg_gap against the first oracle (its first run)."""
+    """Random `fraction` forgotten: `runs` + `n_oracles` models retrained on retain (seeds seed·100 + i); the first
+    `runs` are the `retrain` row, the others the oracles. Every other method runs `runs` times from one original.
+    Per row: the N-oracle forget_quality and challenge_score, beside avg_gap of its first run against the first
+    oracle."""
     full, test = data.train(), data.test()
     f_idx, r_idx = forget_split(data.y_train, "random", data.num_classes, fraction, 0, seed)
     forget, retain = Subset(full, f_idx.tolist()), Subset(full, r_idx.tolist())
     original, _ = fit(build_model(data.input_shape, data.num_classes, seed), full, seed, epochs=train_epochs)
-    oracles, oracle_outs = [], []
-    for i in range(n_oracles):
+    retrained = []
+    for i in range(runs + n_oracles):
         s = seed * 100 + i
-        model, _ = fit(build_model(data.input_shape, data.num_classes, s), retain, s, epochs=train_epochs)
-        oracles.append(model)
-        oracle_outs.append(challenge.model_outputs(model, forget, retain, test))
+        retrained.append(fit(build_model(data.input_shape, data.num_classes, s), retain, s, epochs=train_epochs)[0])
+    oracles = retrained[runs:]
+    oracle_outs = [challenge.model_outputs(m, forget, retain, test) for m in oracles]
     ref = evaluate(oracles[0], forget, retain, test, seed=seed)
     ref.pop("cost")
     out = {}
-    for name in ("original", *methods):
-        outs, gaps = [], []
-        for i in range(runs):
-            if name == "original":
-                new = original
-            else:
-                extra = {"epochs": train_epochs} if name == "retrain" else {}
-                new, _ = unlearn(original, forget, retain, name, seed=seed * 1000 + i + 1, **extra)
-            outs.append(challenge.model_outputs(new, forget, retain, test))
-            if i == 0:
-                gaps.append(evaluate(new, forget, retain, test, oracle=ref, seed=seed)["avg_gap"])
-        score = challenge.n_oracle_score(outs, oracle_outs) if name != "original" else \
-            challenge.n_oracle_score(outs * 1, oracle_outs)
+    for name in ("retrain", *[m for m in methods if m != "retrain"]):
+        if name == "retrain":
+            models = retrained[:runs]
+        else:
+            models = [unlearn(original, forget, retain, name, seed=seed * 1000 + i + 1)[0] for i in range(runs)]
+        score = challenge.n_oracle_score([challenge.model_outputs(m, forget, retain, test) for m in models],
+                                         oracle_outs)
         out[name] = {"forget_quality": score["forget_quality"], "challenge_score": score["challenge_score"],
-                     "mean_epsilon": score["mean_epsilon"], "avg_gap": gaps[0]}
+                     "mean_epsilon": score["mean_epsilon"],
+                     "avg_gap": evaluate(models[0], forget, retain, test, oracle=ref, seed=seed)["avg_gap"]}
         say(f"  [challenge seed {seed}] {name}: {out[name]}")
     return out
+
+
+def worst_case_scenario(data: ClassData, seed: int, methods: Sequence[str], fraction: float = 0.1,
+                        train_epochs: int = 30, say: Say = _quiet) -> dict:
+    """Random vs worst-case forget sets of the same size: per set an oracle and every method; rows "name/set"."""
+    from .worst_case import select_worst
+
+    full, test = data.train(), data.test()
+    original, _ = fit(build_model(data.input_shape, data.num_classes, seed), full, seed, epochs=train_epochs)
+    f_rand, _ = forget_split(data.y_train, "random", data.num_classes, fraction, 0, seed)
+    f_worst = select_worst(original, full, len(f_rand), seed=seed)
+    out = {}
+    for kind, f_idx in (("random", f_rand), ("worst", f_worst)):
+        keep = torch.ones(len(data.y_train), dtype=torch.bool)
+        keep[f_idx] = False
+        forget, retain = Subset(full, f_idx.tolist()), Subset(full, keep.nonzero().squeeze(1).tolist())
+        oracle, _ = fit(build_model(data.input_shape, data.num_classes, seed), retain, seed, epochs=train_epochs)
+        ref = evaluate(oracle, forget, retain, test, seed=seed)
+        ref.pop("cost")
+        out[f"oracle/{kind}"] = {**ref, "avg_gap": 0.0}
+        out[f"original/{kind}"] = evaluate(original, forget, retain, test, oracle=ref, seed=seed)
+        for name in methods:
+            extra = {"epochs": train_epochs} if name == "retrain" else {}
+            run_seed = seed + 1000 if name == "retrain" else seed
+            try:
+                new, _ = unlearn(original, forget, retain, name, seed=run_seed, **extra)
+            except DivergenceError as e:
+                say(f"  [worst seed {seed}] {name}/{kind}: FAILED {e}")
+                continue
+            out[f"{name}/{kind}"] = evaluate(new, forget, retain, test, oracle=ref, seed=seed)
+            say(f"  [worst seed {seed}] {name}/{kind}: gap {out[f'{name}/{kind}']['avg_gap']:.2f}")
+    return {row: {k: v for k, v in m.items() if isinstance(v, float)} for row, m in out.items()}
 
 
 def as_tensor_dataset(ds) -> TensorDataset:
