@@ -65,7 +65,7 @@ def run(name: str, seeds: list[int], say) -> dict:
         return {"digits, random 10%: N-oracle score (N = 4 oracles, M = 4 runs)": (
             summarise(per), ["forget_quality", "challenge_score", "mean_epsilon", "avg_gap"])}
     if name == "worst":
-        per = [se.worst_case_scenario(digits, s, ["retrain", "ft", "ga", "rl", "scrub", "ssd"], train_epochs=EPOCHS,
+        per = [se.worst_case_scenario(digits, s, ["retrain", "ft", "ga", "rl", "ssd"], train_epochs=EPOCHS,
                                       say=say) for s in seeds]
         return {"digits, random vs worst-case 10% forget sets": (summarise(per), ["UA", "RA", "TA", "MIA_efficacy",
                                                                                  "avg_gap"])}

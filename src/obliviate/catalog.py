@@ -137,6 +137,21 @@ VISION = (
                 Param("weight_decay", 0.0, "unused"), Param("schedule", "constant", "unused"),
                 Param("alpha", 10.0, "selection: dampen where forget importance > alpha x full-data importance"),
                 Param("lam", 1.0, "dampening: theta x min(1, lam x full importance / forget importance)"))),
+    MethodInfo("laf", "vision", "label-agnostic: VAEs on representations, push forget off-manifold, align retain",
+               "Shen et al., 2024, Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models (ICLR; "
+               "arXiv:2404.00506)",
+               _sgd(Param("extract_epochs", 3, "first epochs of the extraction stage (the rest align)"),
+                    Param("vae_epochs", 10, "epochs fitting each VAE to the original's representations"),
+                    Param("latent", 8, "VAE latent size"),
+                    Param("scale", 5.0, "cosine multiplier of the contrastive alignment (the paper's TEMP)"),
+                    epochs=6)),
+    MethodInfo("concept", "vision",
+               "remove the forget class's top concept directions from the head, then poisoned labels",
+               "Chang et al., 2024, Class Machine Unlearning for Complex Data via Concepts Inference and Data "
+               "Poisoning (arXiv:2405.15662); closest documented variant",
+               _sgd(Param("candidates", 8, "concept candidates: top singular directions of the forget class"),
+                    Param("keep", 2, "concepts removed: those with the largest Integrated-Gradients attribution"),
+                    epochs=2)),
 )
 
 

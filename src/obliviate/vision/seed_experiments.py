@@ -138,6 +138,30 @@ def worst_case_scenario(data: ClassData, seed: int, methods: Sequence[str], frac
     return {row: {k: v for k, v in m.items() if isinstance(v, float)} for row, m in out.items()}
 
 
+def laf_scenario(data: ClassData, seed: int, train_epochs: int = 30, say: Say = _quiet,
+                 random_methods: Sequence[str] = ("laf", "ft", "rl"),
+                 class_methods: Sequence[str] = ("concept", "rl", "scrub")) -> dict:
+    """LAF (no forget labels) beside label-using methods on a random 10% forget set, and concept unlearning beside
+    class-wise baselines on class 0; rows "name/random", "name/class"."""
+    full, test = data.train(), data.test()
+    original, _ = fit(build_model(data.input_shape, data.num_classes, seed), full, seed, epochs=train_epochs)
+    out = {}
+    for kind, fc, methods in (("random", None, random_methods), ("class", 0, class_methods)):
+        f_idx, r_idx = forget_split(data.y_train, kind, data.num_classes, 0.1, 0, seed)
+        forget, retain = Subset(full, f_idx.tolist()), Subset(full, r_idx.tolist())
+        oracle, _ = fit(build_model(data.input_shape, data.num_classes, seed), retain, seed, epochs=train_epochs)
+        ref = evaluate(oracle, forget, retain, test, forget_class=fc, seed=seed)
+        ref.pop("cost")
+        out[f"oracle/{kind}"] = {**ref, "avg_gap": 0.0}
+        out[f"original/{kind}"] = evaluate(original, forget, retain, test, oracle=ref, forget_class=fc, seed=seed)
+        for name in methods:
+            new, log = unlearn(original, forget, retain, name, seed=seed)
+            out[f"{name}/{kind}"] = {**evaluate(new, forget, retain, test, oracle=ref, forget_class=fc, seed=seed),
+                                     "time_s": log["wall_time_s"]}
+            say(f"  [laf seed {seed}] {name}/{kind}: gap {out[f'{name}/{kind}']['avg_gap']:.2f}")
+    return {row: {k: v for k, v in m.items() if isinstance(v, float)} for row, m in out.items()}
+
+
 def as_tensor_dataset(ds) -> TensorDataset:
     """A Subset of a TensorDataset as a TensorDataset of its rows."""
     xs, ys = zip(*[ds[i] for i in range(len(ds))], strict=True)
