@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from obliviate.errors import DataError
-from obliviate.vision.challenge import (bin_points, challenge_score, epsilon_from_rates, example_epsilon,
-                                        forget_quality, logit_scaled_confidence, n_oracle_score)
+from obliviate.vision.challenge import (
+    bin_points,
+    challenge_score,
+    epsilon_from_rates,
+    example_epsilon,
+    forget_quality,
+    logit_scaled_confidence,
+    n_oracle_score,
+)
 
 
 def test_logit_scaled_confidence_known_values():

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from obliviate.errors import DataError
-from obliviate.vision.corrective import (add_trigger, attack_success, check_forget_ids, identify, poison, split)
+from obliviate.vision.corrective import add_trigger, attack_success, check_forget_ids, identify, poison, split
 from obliviate.vision.data import ClassData
 from obliviate.vision.methods.ssd import dampen
 
@@ -35,7 +35,8 @@ def test_backdoor_bookkeeping():
     assert (p.data.x_train[p.ids][..., -2:, -2:] == data.x_train.max()).all()
     rest = torch.ones(40, dtype=torch.bool)
     rest[p.ids] = False
-    assert torch.equal(p.data.x_train[rest], data.x_train[rest]) and torch.equal(p.data.y_train[rest], data.y_train[rest])
+    assert torch.equal(p.data.x_train[rest], data.x_train[rest])
+    assert torch.equal(p.data.y_train[rest], data.y_train[rest])
     assert torch.equal(p.data.x_test, data.x_test)
 
 

@@ -10,7 +10,7 @@ import torch
 from obliviate.methods.registry import register
 
 from ...models import reinitialise
-from .losses import attention_transfer, l1
+from .losses import attention_transfer
 
 
 def blindspot_loss(batch, proxy_pred: torch.Tensor, proxy_acts: list[torch.Tensor], beta: float) -> torch.Tensor:
