@@ -79,10 +79,11 @@ def run(name: str, seeds: list[int], say) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1 (to split a run)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    seeds = list(range(a.seeds))
+    seeds = list(range(a.first_seed, a.first_seed + a.seeds))
     result: dict = {"seeds": seeds}
     for name in a.scenarios.split(","):
         start = time.perf_counter()

@@ -60,6 +60,7 @@ class ConceptUnlearning:
     candidates: int = 8
     keep: int = 2
 
+    in_demo: ClassVar[bool] = False  # a class-wise method; runs in bench/vision_seed.py's laf scenario
     summary: ClassVar[str] = "remove the forget class's top concept directions from the head, then poisoned labels"
     paper: ClassVar[str] = "Chang et al., 2024, Class Machine Unlearning for Complex Data via Concepts Inference " \
                            "and Data Poisoning (arXiv:2405.15662); closest documented variant"

@@ -86,6 +86,7 @@ class LabelAgnosticForgetting:
     latent: int = 8
     scale: float = 5.0
 
+    in_demo: ClassVar[bool] = False  # its own scenario in bench/vision_seed.py (slow: two VAEs, two forwards)
     summary: ClassVar[str] = "label-agnostic: VAEs on representations, push forget off-manifold, align retain"
     paper: ClassVar[str] = "Shen et al., 2024, Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep " \
                            "Models (ICLR; arXiv:2404.00506)"
