@@ -4,7 +4,7 @@ Forgetting quality is judged against *several* oracles (models retrained on reta
 not one: for every forget example, compare the distribution of its output score under M unlearned models (same
 original, M unlearning seeds) with its distribution under N oracles, and turn how well the best threshold attack
 tells them apart into an ε. Use `forget_quality(unlearned, oracles)` on (runs, forget examples) score arrays, or
-`n_oracle_score(...)` from logits; `ensemble_score` runs a method M times and returns everything.
+`n_oracle_score(...)` on `model_outputs` of each model; `seed_experiments.challenge_scenario` runs it all.
 
 The formula, per forget example s (our own transcription of the challenge's write-up and metric code):
 
@@ -162,15 +162,3 @@ def model_outputs(model, forget, retain, test) -> dict:
     return {"forget": predict(model, forget), "RA": accuracy(*predict(model, retain)),
             "TA": accuracy(*predict(model, test))}
 
-
-def ensemble_score(original, method: str, forget, retain, test, oracles: Sequence[dict], runs: int = 8,
-                   seed: int = 0, **overrides) -> dict:
-    """Run `method` `runs` times from `original` (unlearning seeds seed·1000 + i) and score the runs against the
-    oracles' `model_outputs` with `n_oracle_score`."""
-    from .loop import unlearn
-
-    outs = []
-    for i in range(runs):
-        new, _ = unlearn(original, forget, retain, method, seed=seed * 1000 + i, **overrides)
-        outs.append(model_outputs(new, forget, retain, test))
-    return n_oracle_score(outs, oracles)

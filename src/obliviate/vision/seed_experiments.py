@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from torch.utils.data import Subset, TensorDataset
+from torch.utils.data import Subset
 
 from obliviate.errors import DivergenceError
 
@@ -161,8 +161,3 @@ def laf_scenario(data: ClassData, seed: int, train_epochs: int = 30, say: Say = 
             say(f"  [laf seed {seed}] {name}/{kind}: gap {out[f'{name}/{kind}']['avg_gap']:.2f}")
     return {row: {k: v for k, v in m.items() if isinstance(v, float)} for row, m in out.items()}
 
-
-def as_tensor_dataset(ds) -> TensorDataset:
-    """A Subset of a TensorDataset as a TensorDataset of its rows."""
-    xs, ys = zip(*[ds[i] for i in range(len(ds))], strict=True)
-    return TensorDataset(torch.stack(xs), torch.stack(ys))
