@@ -129,9 +129,57 @@ VISION = (
                (Param("sparsity", 0.5, "fraction of all weights pruned to 0 (global L1 magnitude)"),
                 Param("inner", {"method": "ft", **_FT.defaults()},
                       "the method run after pruning, with its SGD settings (a name; its keys as inner.KEY)"))),
+    MethodInfo("ssd", "vision", "dampen the weights far more important to the forget set than to all data (Fisher)",
+               "Foster et al., 2024, Fast Machine Unlearning Without Retraining Through Selective Synaptic Dampening "
+               "(AAAI; arXiv:2308.07707)",
+               (Param("lr", 0.0, "unused (no training step)"), Param("epochs", 0, "unused (no training step)"),
+                Param("batch_size", 64, "batch size of the importance passes"), Param("momentum", 0.0, "unused"),
+                Param("weight_decay", 0.0, "unused"), Param("schedule", "constant", "unused"),
+                Param("alpha", 10.0, "selection: dampen where forget importance > alpha x full-data importance"),
+                Param("lam", 1.0, "dampening: theta x min(1, lam x full importance / forget importance)"))),
+    MethodInfo("laf", "vision", "label-agnostic: VAEs on representations, push forget off-manifold, align retain",
+               "Shen et al., 2024, Label-Agnostic Forgetting: A Supervision-Free Unlearning in Deep Models (ICLR; "
+               "arXiv:2404.00506)",
+               _sgd(Param("extract_epochs", 3, "first epochs of the extraction stage (the rest align)"),
+                    Param("vae_epochs", 10, "epochs fitting each VAE to the original's representations"),
+                    Param("latent", 8, "VAE latent size"),
+                    Param("scale", 5.0, "cosine multiplier of the contrastive alignment (the paper's TEMP)"),
+                    epochs=6)),
+    MethodInfo("concept", "vision",
+               "remove the forget class's top concept directions from the head, then poisoned labels",
+               "Chang et al., 2024, Class Machine Unlearning for Complex Data via Concepts Inference and Data "
+               "Poisoning (arXiv:2405.15662); closest documented variant",
+               _sgd(Param("candidates", 8, "concept candidates: top singular directions of the forget class"),
+                    Param("keep", 2, "concepts removed: those with the largest Integrated-Gradients attribution"),
+                    epochs=2)),
 )
 
-METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION}}
+
+# --------------------------------------------------------------------------- regression track
+# (obliviate.vision.regression.methods)
+
+def _adam(*extra: Param, lr: float = 1e-3, epochs: int = 10) -> tuple[Param, ...]:
+    """The Adam settings every regression method carries as its first fields, then the method's own fields."""
+    return (Param("lr", lr, "Adam learning rate"), Param("epochs", epochs, "passes over the splits the method walks"),
+            Param("batch_size", 32, "batch size"), Param("weight_decay", 0.0, "Adam weight decay"), *extra)
+
+
+_TARUN = "Tarun et al., 2023, Deep Regression Unlearning (ICML; arXiv:2210.08196)"
+REGRESSION = (
+    MethodInfo("retrain", "regression", "regression: train from scratch on retain only (the oracle)",
+               VISION[0].paper, _adam(epochs=150)),
+    MethodInfo("ft", "regression", "regression: fine-tune on retain (L1)", _FT.paper, _adam()),
+    MethodInfo("ga", "regression", "regression: gradient ascent on the forget rows' L1 error", VISION[2].paper,
+               _adam(epochs=3)),
+    MethodInfo("amnesiac", "regression", "regression: forget targets replaced by Gaussian draws, fine-tune on all "
+               "data", _TARUN, _adam(epochs=15)),
+    MethodInfo("blindspot", "regression", "regression: fit forget rows to a retain-only proxy's outputs and "
+               "attention maps", _TARUN,
+               _adam(Param("proxy_epochs", 20, "epochs of the retain-only proxy (the 'blindspot' model)"),
+                     Param("beta", 50.0, "weight of the attention-transfer term on forget rows"), epochs=15)),
+)
+METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION},
+                                             "regression": {m.name: m for m in REGRESSION}}
 
 
 def listing(track: str | None = None) -> list[dict[str, Any]]:

@@ -79,7 +79,7 @@ def test_unknown_name_lists_that_tracks_methods_and_where_else_it_exists():
                                           r"undial$"):
         get("salun", track="llm")
     with pytest.raises(ConfigError, match=r"^method 'sallun': unknown vision method; available: retrain, ft, ga, "
-                                          r"rl, l1_sparse, salun, scrub, prune_first$"):
+                                          r"rl, l1_sparse, salun, scrub, prune_first, ssd, laf, concept$"):
         build("sallun", track="vision")
 
 
@@ -93,7 +93,7 @@ def test_what_a_class_must_have_depends_on_its_track():
         register("ga", track="vision")(get("ga", track="vision"))
 
 
-@pytest.mark.parametrize("track", ["llm", "vision"])
+@pytest.mark.parametrize("track", ["llm", "vision", "regression"])
 def test_methods_compose_instead_of_inheriting(track):
     """STYLE 4: every method class is a plain frozen dataclass (its only base is object)."""
     for name in available(track):

@@ -19,8 +19,12 @@ METHODS = available("vision")
 FAST = {"epochs": 2, "batch_size": 16}
 
 
+# a method whose defaults select nothing on a 12-of-60 forget set gets settings that make the tiny case bite
+TINY = {"ssd": {"alpha": 1.0}}
+
+
 def _fast(name):
-    return {f"inner.{k}": v for k, v in FAST.items()} if name == "prune_first" else dict(FAST)
+    return {f"inner.{k}": v for k, v in FAST.items()} if name == "prune_first" else {**FAST, **TINY.get(name, {})}
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -28,7 +32,8 @@ def test_method_contract(tiny, name):
     model, forget, retain = tiny
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     new, log = unlearn(model, forget, retain, name, seed=0, **_fast(name))
-    assert log["steps"] > 0 and all(torch.isfinite(torch.tensor(v)) for v in log["epoch_loss"])
+    trains = bool(build(name, _fast(name), track="vision").phases(0))  # ssd edits the weights in one shot
+    assert (log["steps"] > 0) == trains and all(torch.isfinite(torch.tensor(v)) for v in log["epoch_loss"])
     moved = [n for n, p in new.named_parameters() if not torch.equal(p, before[n])]
     assert moved, f"{name}: no parameter moved"
     for n, p in model.named_parameters():  # the input model is left as it was

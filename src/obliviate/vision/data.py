@@ -59,7 +59,8 @@ class ClassData:
 def check_labels(y: torch.Tensor, num_classes: int, where: str = "labels") -> None:
     """Labels must be integers in [0, num_classes): raise a DataError naming the first one that is not."""
     if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise DataError("labels must be integer class indices", field=where, rule="integer dtype", value=str(y.dtype))
+        raise DataError("labels must be integer class indices (float targets are a regression task: use "
+                        "obliviate.vision.regression.unlearn)", field=where, rule="integer dtype", value=str(y.dtype))
     bad = ((y < 0) | (y >= num_classes)).nonzero()
     if bad.numel():
         i = int(bad[0, 0])  # position within the tensor checked (a batch, when called from the loop)

@@ -16,7 +16,7 @@ import numpy as np
 from torch.utils.data import Subset
 
 from obliviate.errors import DivergenceError
-from obliviate.methods.registry import available
+from obliviate.methods.registry import available, get
 from obliviate.results import cost_ratio, metric
 
 from .data import ClassData, forget_split
@@ -30,13 +30,20 @@ REPORTED = (*GAP_METRICS, "avg_gap", "TA_forgotten_class")
 RETRAIN_SEED_OFFSET = 1000  # the `retrain` method row: an independent retrain, i.e. the oracle's own noise floor
 
 
+def in_demo(name: str) -> bool:
+    """Whether the random/class-wise experiment runs `name` by default: a method may opt out with a class attribute
+    `in_demo = False` (laf and concept have their own scenario in bench/vision_seed.py, and would double the quick
+    demo's time)."""
+    return bool(getattr(get(name, track="vision"), "in_demo", True))
+
+
 @dataclass(frozen=True)
 class Experiment:
     """What to run. train_epochs: epochs of the original and the oracle (`retrain` recipe)."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
     scenarios: tuple[str, ...] = SCENARIOS
-    methods: tuple[str, ...] = tuple(available("vision"))
+    methods: tuple[str, ...] = tuple(m for m in available("vision") if in_demo(m))
     fraction: float = 0.1
     forget_class: int = 0
     train_epochs: int = 30

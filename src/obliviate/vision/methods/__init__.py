@@ -18,6 +18,7 @@ from .protocol import Context, LossFn, VisionMethod, describe
 # Importing the method modules registers them; this order (the oracle, the baselines, then the methods that mask or
 # distil) is the listing order of `obliviate methods` and the order the demo runs them in.
 from . import retrain, ft, ga, rl, l1_sparse, salun, scrub, prune_first  # noqa: E402,F401  isort: skip
+from . import ssd, laf, concept  # noqa: E402,F401  isort: skip
 
 __all__ = ["Context", "LossFn", "VisionMethod", "ascend_ce", "ce", "describe", "distill_kl", "random_label_ce",
            "random_wrong_labels"]

@@ -35,6 +35,7 @@ class Context:
     seed: int = 0
     teacher: nn.Module | None = None
     loaders: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what `prepare` leaves for the losses (LAF's VAEs)
 
 
 class VisionMethod(Protocol):
