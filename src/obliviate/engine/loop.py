@@ -44,7 +44,7 @@ from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
-from . import checkpoint
+from . import checkpoint, sharding
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
@@ -107,13 +107,30 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         total_steps = train.max_steps or train.epochs * per_epoch
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
         # The scheduler is not given to accelerate: it would step it once per process.
-        model, optimizer = acc.prepare(model, optimizer)
+        # engine.fsdp: shard here, where accelerate would not (CPU); accelerate's own FSDP shards in prepare.
+        ours = engine.fsdp and acc.num_processes > 1 and not sharding.is_sharded(model)
+        if ours:
+            model = sharding.shard(model, acc.device)  # the optimizer must hold the sharded parameters
+            named = dict(model.named_parameters())
+            optimizer = torch.optim.AdamW([named[n] for n in trainable], lr=train.lr, weight_decay=train.weight_decay)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
+            optimizer = acc.prepare(optimizer)
+        else:
+            model, optimizer = acc.prepare(model, optimizer)
+        if sharding.is_sharded(model):  # parameters were replaced by DTensors of the same names
+            if resume or initial is not None:
+                raise ConfigError("engine.fsdp / FSDP: resume and methods with a final edit (task_vector) need "
+                                  "unsharded weights; run them with DDP or one process")
+            named = dict(model.named_parameters())
+            trainable = {n: named[n] for n in trainable}
+            masks = sharding.place_masks(masks, trainable)
         model.train()
         hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 
         # --- Resume: weights, optimizer, scheduler, RNG and log from the newest checkpoint.
         run_key = {"method": method, "hyper_parameters": _fields(getattr(m, "hp", m)), "train": _fields(train)}
-        ckpt_root = Path(out) / "checkpoints" if out is not None else None
+        # Sharded runs write no checkpoints (their weights and optimizer state are DTensors).
+        ckpt_root = Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) else None
         log, curve, start, last_good = [], [], 0, None
         if resume:
             found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
@@ -175,8 +192,9 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
 
             # Log, evaluate, checkpoint.
             epoch = done / per_epoch
-            log.append({"step": done, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": float(grad_norm),
-                        "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
+            log.append({"step": done, "epoch": round(epoch, 4), **terms, "lr": lr,
+                        "grad_norm": sharding.as_number(grad_norm), "tokens": tokens,
+                        "seconds": round(time.perf_counter() - t0, 4)})
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
             eval_due = (engine.eval_every and done % engine.eval_every == 0) or (
@@ -198,6 +216,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         if initial is not None:
             m.finalize(trainable.items(), initial)
         model = acc.unwrap_model(model).eval()
+        if sharding.is_sharded(model):  # every process gets the plain trained model back
+            model = sharding.gather_full(model, lora).eval()
         if lora is not None and engine.lora_merge:
             model = model.merge_and_unload()
         result = {
