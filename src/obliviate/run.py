@@ -82,6 +82,7 @@ def execute(spec: RunSpec, s: Stages):
     from ._atomic import atomic_write_json
     from .engine import unlearn
     from .eval.suite import evaluate
+    from .models.spread import world
     from .results import write_results
 
     out = Path(spec.out)
@@ -93,7 +94,8 @@ def execute(spec: RunSpec, s: Stages):
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
                          lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
-    if not spec.save_model:
+    first = world()[0] == 0  # under torchrun / accelerate launch, one process writes (evaluation is shared out)
+    if not spec.save_model and first:
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle
     cost = unlearning_cost(log["totals"], hook.seconds if hook else 0.0, s.oracle_train)
@@ -113,6 +115,8 @@ def execute(spec: RunSpec, s: Stages):
     if spec.audit is not None:
         results = _audit(spec, s, model, results)
     # 6. write
+    if not first:
+        return model, results
     write_results(out / "results.json", results)
     if spec.report:
         from .report import write_report

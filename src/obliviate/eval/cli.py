@@ -5,6 +5,7 @@
     obliviate eval ... --suite tofu|muse|mia|all                      # default: all that the data supports
     obliviate eval ... --protocol scalability --sizes 1,2,3,4 --method npo       # MUSE C5
     obliviate eval ... --protocol sustainability --requests 4 --method npo       # MUSE C6
+    torchrun --nproc_per_node 8 -m obliviate.cli eval ...     # items shared out over 8 processes (GPUs or CPU)
 """
 from __future__ import annotations
 
@@ -61,14 +62,18 @@ def _evaluate(args, saved: dict | None) -> int:
     from obliviate.data import load_splits
     from obliviate.errors import ConfigError
     from obliviate.models import load
+    from obliviate.models.spread import join
     from obliviate.results import write_results
 
     from .cost import build_cost
     from .suite import evaluate
 
+    # torchrun / accelerate launch: every process loads both models, scores its share of the batches and receives
+    # every per-item value (models/spread.py); the first process writes results.json.
+    rank, _, device = join()
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
-    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
-    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code) if args.oracle else None
+    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code, device=device)
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code, device=device) if args.oracle else None
     config = {"model": args.model, "oracle": args.oracle, "oracle_results": args.oracle_results,
               "data": args.data, "forget": args.forget, "retain": args.retain}
     kwargs = {"suite": args.suite, "batch_size": args.batch_size, "config": config}
@@ -85,8 +90,9 @@ def _evaluate(args, saved: dict | None) -> int:
                            target_results=args.target_results, name=_name(args),
                            cost=build_cost(args.model, args.oracle, saved), curve=_curve(args.model),
                            training=_training(args, saved), **kwargs)
-    write_results(args.out, results)
-    _summary(results, args.out)
+    if rank == 0:
+        write_results(args.out, results)
+        _summary(results, args.out)
     return 0
 
 
