@@ -1,6 +1,6 @@
 """Worker for the FSDP test: npo with a gradient mask and grad_diff with LoRA, 3 steps each at global batch 4, with
 `engine.fsdp=true` (FSDP2 `fully_shard` over gloo); each rank writes losses and its final weights. Then the npo
-reference cache of the forget records, built with the batches shared between the ranks.
+reference cache of the forget records and greedy generations, with the batches shared between the ranks.
 
 Run: `torchrun --standalone --nproc_per_node 2 tests/engine/fsdp_worker.py OUT` → OUT.{rank}.json and
 OUT.{case}.{rank}.safetensors. `cases()` is shared with the test, which runs the same cases in one process.
@@ -38,7 +38,7 @@ def mask_for(model) -> dict[str, torch.Tensor]:
 def cases(model, accum: int, fsdp: bool) -> dict[str, dict]:
     """{case: keyword arguments of unlearn} for one process count."""
     base = {"train.max_steps": STEPS, "train.batch_size": BATCH, "train.grad_accum": accum,
-            "engine.progress": False, "engine.fsdp": fsdp}
+            "engine.progress": False, "engine.fsdp": fsdp, "engine.eval_every": STEPS}
     return {"npo_mask": {"method": "npo", "overrides": base, "masks": mask_for(model)},
             "grad_diff_lora": {"method": "grad_diff", "overrides": base, "lora": "r=4,alpha=8,targets=q_proj,v_proj"}}
 
@@ -62,6 +62,15 @@ def ref_cache() -> tuple[dict[str, float], int]:
     return cache, sum(scored)
 
 
+def generations() -> list[list[int]]:
+    """Greedy ids for 8 prompts of varying length, batches of 3 (shared out between the ranks by `spread`)."""
+    from obliviate.models import generate_ids, pad_id, prompt_ids
+
+    records, tok, fresh = setup()
+    prompts = [prompt_ids(tok, r["question"] + " and" * (i % 3)) for i, r in enumerate(records[:8])]
+    return generate_ids(fresh(), prompts, [4 + i % 3 for i in range(8)], pad_id(tok), tok.eos_token_id, 3)
+
+
 def run_case(name: str, accum: int, fsdp: bool):
     from obliviate.engine import unlearn
 
@@ -81,9 +90,10 @@ if __name__ == "__main__":
         model, log = run_case(case, 1, True)
         rank = torch.distributed.get_rank()
         found[case] = {"losses": [e["loss"] for e in log["log"]], "grad_norms": [e["grad_norm"] for e in log["log"]],
-                       "processes": log["config"]["processes"]}
+                       "curve": log["curve"][-1]["metrics"], "processes": log["config"]["processes"]}
         save_file({k: v.detach().clone() for k, v in model.named_parameters()}, f"{out}.{case}.{rank}.safetensors")
     cache, scored = ref_cache()
     found["ref_cache"] = {"cache": cache, "scored": scored}
+    found["generations"] = generations()
     with open(f"{out}.{rank}.json", "w") as f:
         json.dump(found, f)

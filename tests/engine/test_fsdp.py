@@ -48,8 +48,9 @@ def test_fsdp_two_processes_match_one(two_processes, case):
     assert found[0] == found[1] and found[0]["processes"] == 2  # logged values are reduced across ranks
     model, log = fsdp_worker.run_case(case, accum=2, fsdp=False)
     assert log["config"]["processes"] == 1
-    single = {"losses": [e["loss"] for e in log["log"]], "grad_norms": [e["grad_norm"] for e in log["log"]]}
-    for key in ("losses", "grad_norms"):
+    single = {"losses": [e["loss"] for e in log["log"]], "grad_norms": [e["grad_norm"] for e in log["log"]],
+              "curve": log["curve"][-1]["metrics"]}  # the default evaluation hook: forget and retain NLL
+    for key in ("losses", "grad_norms", "curve"):
         assert found[0][key] == pytest.approx(single[key], abs=TOL), key
     w0, w1 = weights(two_processes, case, 0), weights(two_processes, case, 1)
     mine = {k: v.detach() for k, v in model.named_parameters()}
@@ -82,3 +83,10 @@ def test_reference_cache_same_for_one_and_two_processes(two_processes):
     assert scored == 8 and [f["scored"] for f in found] == [5, 3]
     assert found[0]["cache"] == found[1]["cache"] == single
     assert sorted(single) == [f"r{i}" for i in range(8)]
+
+
+@pytest.mark.distributed
+def test_generation_shared_out_equals_one_process(two_processes):
+    found = [json.loads(Path(f"{two_processes}.{r}.json").read_text())["generations"] for r in (0, 1)]
+    assert found[0] == found[1] == fsdp_worker.generations()
+    assert [len(g) for g in found[0]] and all(len(g) <= 4 + i % 3 for i, g in enumerate(found[0]))

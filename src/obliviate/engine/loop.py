@@ -13,6 +13,8 @@ What a run supports, and what it assumes:
   or, for LoRA, by the same model with its adapters disabled (no copy).
 - LoRA (peft) trains the adapters only; the saved model is merged unless `engine.lora_merge=false`.
 - Gradient masks {parameter name: 0/1 tensor} are multiplied into the gradients before clipping.
+- Sharding: FSDP2 through accelerate (GPUs), or `engine.fsdp=true` on CPU process groups (`sharding.py`): masks
+  are cut like their gradients, every process gets the plain model back; no checkpoints, no resume.
 - Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
   example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
   the global batch, so a run does not depend on the number of processes at equal global batch.
@@ -86,6 +88,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                             rule="at least one QA record (or method.retain=none)", value=0)
         trainable = _select_trainable(model, m, lora is not None)
         masks = _check_masks(masks, trainable)
+        sharding.check_masks_backend(acc, masks)
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
         # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
