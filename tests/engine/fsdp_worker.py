@@ -1,6 +1,7 @@
-"""Worker for the FSDP test: npo with a gradient mask and grad_diff with LoRA, 3 steps each at global batch 4, with
-`engine.fsdp=true` (FSDP2 `fully_shard` over gloo); each rank writes losses and its final weights. Then the npo
-reference cache of the forget records and greedy generations, with the batches shared between the ranks.
+"""Worker for the FSDP test: npo with a gradient mask, grad_diff with LoRA and npo with a frozen reference copy
+(sharded too), 3 steps each at global batch 4, with `engine.fsdp=true` (FSDP2 `fully_shard` over gloo); each rank
+writes losses, how many modules it sharded, and its final weights. Then the npo reference cache of the forget
+records and greedy generations, with the batches shared between the ranks.
 
 Run: `torchrun --standalone --nproc_per_node 2 tests/engine/fsdp_worker.py OUT` → OUT.{rank}.json and
 OUT.{case}.{rank}.safetensors. `cases()` is shared with the test, which runs the same cases in one process.
@@ -40,7 +41,8 @@ def cases(model, accum: int, fsdp: bool) -> dict[str, dict]:
     base = {"train.max_steps": STEPS, "train.batch_size": BATCH, "train.grad_accum": accum,
             "engine.progress": False, "engine.fsdp": fsdp, "engine.eval_every": STEPS}
     return {"npo_mask": {"method": "npo", "overrides": base, "masks": mask_for(model)},
-            "grad_diff_lora": {"method": "grad_diff", "overrides": base, "lora": "r=4,alpha=8,targets=q_proj,v_proj"}}
+            "grad_diff_lora": {"method": "grad_diff", "overrides": base, "lora": "r=4,alpha=8,targets=q_proj,v_proj"},
+            "npo_frozen_copy": {"method": "npo", "overrides": base | {"engine.ref_cache": False}}}
 
 
 def ref_cache() -> tuple[dict[str, float], int]:
@@ -84,13 +86,19 @@ if __name__ == "__main__":
     from safetensors.torch import save_file
 
     torch.set_num_threads(1)
+    from obliviate.engine import sharding
+
     out = sys.argv[1]
-    found = {}
-    for case in ("npo_mask", "grad_diff_lora"):
+    found, calls = {}, []
+    original = sharding.shard
+    sharding.shard = lambda model, device: calls.append(type(model).__name__) or original(model, device)
+    for case in ("npo_mask", "grad_diff_lora", "npo_frozen_copy"):
+        calls.clear()
         model, log = run_case(case, 1, True)
         rank = torch.distributed.get_rank()
         found[case] = {"losses": [e["loss"] for e in log["log"]], "grad_norms": [e["grad_norm"] for e in log["log"]],
-                       "curve": log["curve"][-1]["metrics"], "processes": log["config"]["processes"]}
+                       "curve": log["curve"][-1]["metrics"], "processes": log["config"]["processes"],
+                       "sharded": len(calls)}
         save_file({k: v.detach().clone() for k, v in model.named_parameters()}, f"{out}.{case}.{rank}.safetensors")
     cache, scored = ref_cache()
     found["ref_cache"] = {"cache": cache, "scored": scored}

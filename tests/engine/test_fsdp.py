@@ -1,11 +1,12 @@
 """FSDP2 over two CPU processes (torchrun + gloo, `engine.fsdp=true`) gives the losses and weights of one process
-at equal global batch (4 = 2 processes × 1 = 1 process × grad_accum 2), for npo with a gradient mask and for
-grad_diff with LoRA; masked weights stay bit-identical; both ranks return the same plain model. The reference
-cache, shared out between the ranks, is the one a single process builds.
+at equal global batch (4 = 2 processes × 1 = 1 process × grad_accum 2), for npo with a gradient mask, for
+grad_diff with LoRA, and for npo without its cache (a frozen reference copy, sharded as well); masked weights
+stay bit-identical; both ranks return the same plain model. The reference cache, shared out between the ranks,
+is the one a single process builds.
 
 Tolerance 1e-5 (absolute, on losses, gradient norms and weights): the two runs differ only in the order of
 floating-point sums (gradients reduce-scattered over processes vs accumulated in one), ~1e-7 relative per step.
-One torchrun launch runs both cases (worker: fsdp_worker.py); the single-process runs happen in this process.
+One torchrun launch runs every case (worker: fsdp_worker.py); the single-process runs happen in this process.
 """
 import json
 import os
@@ -42,10 +43,11 @@ def weights(out: Path, case: str, rank: int) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize("case", ["npo_mask", "grad_diff_lora"])
+@pytest.mark.parametrize("case", ["npo_mask", "grad_diff_lora", "npo_frozen_copy"])
 def test_fsdp_two_processes_match_one(two_processes, case):
     found = [json.loads(Path(f"{two_processes}.{r}.json").read_text())[case] for r in (0, 1)]
     assert found[0] == found[1] and found[0]["processes"] == 2  # logged values are reduced across ranks
+    assert found[0]["sharded"] == (2 if case == "npo_frozen_copy" else 1)  # the model, and the frozen copy
     model, log = fsdp_worker.run_case(case, accum=2, fsdp=False)
     assert log["config"]["processes"] == 1
     single = {"losses": [e["loss"] for e in log["log"]], "grad_norms": [e["grad_norm"] for e in log["log"]],

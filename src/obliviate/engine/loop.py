@@ -127,6 +127,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             named = dict(model.named_parameters())
             trainable = {n: named[n] for n in trainable}
             masks = sharding.place_masks(masks, trainable)
+            if ref is not None and not ref.is_peft:  # the frozen copy is sharded too (it runs on every micro-batch)
+                sharding.shard(ref.model, acc.device)
         model.train()
         hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 
