@@ -83,6 +83,7 @@ def execute(spec: RunSpec, s: Stages):
     from .engine import unlearn
     from .engine.hooks import build_step_hooks
     from .eval.suite import evaluate
+    from .models.spread import world
     from .results import write_results
 
     if spec.guard is not None:  # an ECO guard in place of unlearning: the weights are not changed
@@ -101,7 +102,8 @@ def execute(spec: RunSpec, s: Stages):
                          eval_hook=hook, out=out if spec.save_model else None,
                          lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume,
                          step_hooks=build_step_hooks(spec.uoe, spec.adversary))
-    if not spec.save_model:
+    first = world()[0] == 0  # under torchrun / accelerate launch, one process writes (evaluation is shared out)
+    if not spec.save_model and first:
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle
     cost = unlearning_cost(log["totals"], hook.seconds if hook else 0.0, s.oracle_train)
@@ -127,6 +129,8 @@ def execute(spec: RunSpec, s: Stages):
     if spec.audit is not None:
         results = _audit(spec, s, model, results)
     # 6. write
+    if not first:
+        return model, results
     write_results(out / "results.json", results)
     if spec.report:
         from .report import write_report

@@ -39,6 +39,7 @@ class EngineConfig:
     progress: bool = True  # tqdm bar (only shown on a terminal, on the main process)
     lora_merge: bool = True  # LoRA runs: save the merged model (false: save the adapter only)
     cpu: bool = False  # force CPU even when an accelerator is present
+    fsdp: bool = False  # shard with FSDP2 (fully_shard) where accelerate does not: CPU process groups (sharding.py)
 
 
 @dataclass(frozen=True)
@@ -73,5 +74,8 @@ def _check(cfg: RunConfig) -> None:
             raise ConfigError(f"train.{name}: must be >= 1, got {getattr(t, name)}")
     if t.lr < 0:
         raise ConfigError(f"train.lr: must be >= 0, got {t.lr}")
+    if cfg.engine.fsdp and cfg.engine.checkpoint_every:
+        raise ConfigError(f"engine.checkpoint_every: checkpoints of sharded runs are not written (engine.fsdp=true); "
+                          f"set it to 0, got {cfg.engine.checkpoint_every}")
     if cfg.engine.keep_checkpoints < 1:
         raise ConfigError(f"engine.keep_checkpoints: must be >= 1, got {cfg.engine.keep_checkpoints}")

@@ -16,6 +16,7 @@ from obliviate.errors import DataError
 from obliviate.methods import Needs, SideNeeds, SideStats
 from obliviate.models import Encoded, collate, encode_qa, forward_logprobs
 from obliviate.models.scoped import eval_mode
+from obliviate.models.spread import spread
 
 
 @dataclass
@@ -160,12 +161,16 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
 def build_ref_cache(model, ref: Reference | None, enc: list[Encoded], keys: list[str], pad_id: int,
                     batch_size: int) -> dict[str, float]:
     """{example id: reference sequence log-prob} in one no-grad pass. Before training the model *is* the reference,
-    so without a `ref` the model itself (in eval mode) is used and no copy is made."""
-    cache: dict[str, float] = {}
+    so without a `ref` the model itself (in eval mode) is used and no copy is made. Under several processes each
+    computes its share of the batches and all receive every value (`spread`): keyed by example id, the cache is
+    the same, bit for bit, whatever the number of processes. Call it before the model is sharded."""
+
+    def score(idx: list[int]) -> list[float]:
+        batch = collate([enc[i] for i in idx], pad_id)
+        out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
+        return out.logp.sum(-1).tolist()
+
+    batches = [range(start, min(start + batch_size, len(enc))) for start in range(0, len(enc), batch_size)]
     with eval_mode(model):
-        for start in range(0, len(enc), batch_size):
-            batch = collate(enc[start:start + batch_size], pad_id)
-            out = ref.forward(batch) if ref is not None else forward_logprobs(model, batch)
-            for k, v in zip(keys[start:start + batch_size], out.logp.sum(-1).tolist(), strict=True):
-                cache[k] = v
-    return cache
+        values = spread(batches, score, len(enc))
+    return dict(zip(keys, values, strict=True))

@@ -17,6 +17,8 @@ What a run supports, and what it assumes:
   decay and momentum cannot move them either).
 - Step hooks (run options, not methods: UOE, LAT; engine/hooks.py) may narrow what trains, add masks, act
   before each micro-batch and around each side's forward, and add a loss term; the loop never tests which.
+- Sharding: FSDP2 through accelerate (GPUs), or `engine.fsdp=true` on CPU process groups (`sharding.py`): masks
+  are cut like their gradients, every process gets the plain model back; no checkpoints, no resume.
 - Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
   example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
   the global batch, so a run does not depend on the number of processes at equal global batch.
@@ -48,7 +50,7 @@ from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
-from . import checkpoint, hooks
+from . import checkpoint, hooks, sharding
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
@@ -94,6 +96,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         step_hooks = list(step_hooks or [])  # run options (UOE, LAT): may narrow what trains and add masks
         trainable, masks = hooks.setup(step_hooks, model, tokenizer, forget, trainable, masks)
         masks = _check_masks(masks, trainable)
+        sharding.check_masks_backend(acc, masks)
         held = HeldMask(masks, trainable) if masks else None
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
@@ -116,7 +119,26 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         total_steps = train.max_steps or train.epochs * per_epoch
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
         # The scheduler is not given to accelerate: it would step it once per process.
-        model, optimizer = acc.prepare(model, optimizer)
+        # engine.fsdp: shard here, where accelerate would not (CPU); accelerate's own FSDP shards in prepare.
+        ours = engine.fsdp and acc.num_processes > 1 and not sharding.is_sharded(model)
+        if ours:
+            model = sharding.shard(model, acc.device)  # the optimizer must hold the sharded parameters
+            named = dict(model.named_parameters())
+            optimizer = torch.optim.AdamW([named[n] for n in trainable], lr=train.lr, weight_decay=train.weight_decay)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
+            optimizer = acc.prepare(optimizer)
+        else:
+            model, optimizer = acc.prepare(model, optimizer)
+        if sharding.is_sharded(model):  # parameters were replaced by DTensors of the same names
+            if resume or initial is not None:
+                raise ConfigError("engine.fsdp / FSDP: resume and methods with a final edit (task_vector) need "
+                                  "unsharded weights; run them with DDP or one process")
+            named = dict(model.named_parameters())
+            trainable = {n: named[n] for n in trainable}
+            masks = sharding.place_masks(masks, trainable)
+            held = HeldMask(masks, trainable) if masks else None  # the same held entries, on each shard
+            if ref is not None and not ref.is_peft:  # the frozen copy is sharded too (it runs on every micro-batch)
+                sharding.shard(ref.model, acc.device)
         model.train()
         hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 
@@ -124,7 +146,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         run_key = {"method": method, "hyper_parameters": _fields(getattr(m, "hp", m)), "train": _fields(train)}
         if step_hooks:
             run_key["step_hooks"] = hooks.describe(step_hooks)
-        ckpt_root = Path(out) / "checkpoints" if out is not None else None
+        # Sharded runs write no checkpoints (their weights and optimizer state are DTensors).
+        ckpt_root = Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) else None
         log, curve, start, last_good = [], [], 0, None
         if resume:
             found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
@@ -190,8 +213,9 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
 
             # Log, evaluate, checkpoint.
             epoch = done / per_epoch
-            log.append({"step": done, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": float(grad_norm),
-                        "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
+            log.append({"step": done, "epoch": round(epoch, 4), **terms, "lr": lr,
+                        "grad_norm": sharding.as_number(grad_norm), "tokens": tokens,
+                        "seconds": round(time.perf_counter() - t0, 4)})
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
             eval_due = (engine.eval_every and done % engine.eval_every == 0) or (
@@ -213,6 +237,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         if initial is not None:
             m.finalize(trainable.items(), initial)
         model = acc.unwrap_model(model).eval()
+        if sharding.is_sharded(model):  # every process gets the plain trained model back
+            model = sharding.gather_full(model, lora).eval()
         if lora is not None and engine.lora_merge:
             model = model.merge_and_unload()
         result = {

@@ -8,6 +8,7 @@ import torch
 from obliviate._atomic import atomic_dir, atomic_write_json
 from obliviate.models import collate, forward_logprobs
 from obliviate.models.scoped import eval_mode
+from obliviate.models.spread import in_lockstep
 
 
 def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
@@ -20,19 +21,21 @@ def save_outputs(out: Path, model, tokenizer, result: dict) -> None:
 
 def default_eval(enc, acc, batch_size: int = 32):
     """A hook logging the mean answer-token NLL of the forget set and the retain set. Each process scores every
-    world_size-th item; sums are added across processes, so the value does not depend on the process count."""
+    world_size-th item; sums are added across processes, so the value does not depend on the process count. A
+    sharded (FSDP) model's forward is a collective: every process then scores every item, in step."""
 
     @torch.no_grad()
     def hook(model, step: int, epoch: float) -> dict[str, float]:
         values = {}
         with eval_mode(model):
             for name, items in (("forget_nll", enc.forget), ("retain_nll", enc.retain)):
-                mine = items[acc.process_index::acc.num_processes]
+                whole = in_lockstep(model)
+                mine = items if whole else items[acc.process_index::acc.num_processes]
                 total = torch.zeros(2, device=acc.device)  # (sum of NLL, answer tokens)
                 for start in range(0, len(mine), batch_size):
                     out = forward_logprobs(model, collate(mine[start:start + batch_size], enc.pad_id))
                     total += torch.stack([-out.logp.sum(), out.mask.sum().float()])
-                total = acc.reduce(total, "sum")
+                total = total if whole else acc.reduce(total, "sum")
                 values[name] = float(total[0] / total[1].clamp(min=1))
         return values
 

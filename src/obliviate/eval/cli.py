@@ -5,6 +5,7 @@
     obliviate eval ... --suite tofu|muse|mia|all                      # default: all that the data supports
     obliviate eval ... --protocol scalability --sizes 1,2,3,4 --method npo       # MUSE C5
     obliviate eval ... --protocol sustainability --requests 4 --method npo       # MUSE C6
+    torchrun --nproc_per_node 8 -m obliviate.cli eval ...     # items shared out over 8 processes (GPUs or CPU)
 """
 from __future__ import annotations
 
@@ -65,14 +66,18 @@ def _evaluate(args, saved: dict | None) -> int:
     from obliviate.data import load_splits
     from obliviate.errors import ConfigError
     from obliviate.models import load
+    from obliviate.models.spread import join
     from obliviate.results import write_results
 
     from .cost import build_cost
     from .suite import evaluate
 
+    # torchrun / accelerate launch: every process loads both models, scores its share of the batches and receives
+    # every per-item value (models/spread.py); the first process writes results.json.
+    rank, _, device = join()
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
-    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
-    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code) if args.oracle else None
+    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code, device=device)
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code, device=device) if args.oracle else None
     if (Path(args.model) / "o3" / "o3.json").is_file():  # an O3 stream's model: evaluate it gated
         from obliviate.continual import load_o3
 
@@ -108,8 +113,9 @@ def _evaluate(args, saved: dict | None) -> int:
             from obliviate.continual.evaluate import o3_results
 
             results = o3_results(results, model, splits)
-    write_results(args.out, results)
-    _summary(results, args.out)
+    if rank == 0:
+        write_results(args.out, results)
+        _summary(results, args.out)
     return 0
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from obliviate.models import Encoded, collate, forward_logprobs
 from obliviate.models.scoped import eval_mode
+from obliviate.models.spread import spread
 
 MAX_BATCH = 64
 LOGIT_BUDGET = 2**27  # floats of logits per batch (512 MiB in float32): caps batch tokens for large vocabularies
@@ -54,13 +55,14 @@ class ScoreBook:
 
     def run(self, model, pad_id: int, max_batch: int = MAX_BATCH) -> list[TokenStats]:
         """Score every registered sequence; the list is indexed by the handles `add` returned."""
-        vocab = getattr(model, "module", model).get_input_embeddings().weight.shape[0]  # DDP wraps in .module
+        # DDP wraps in .module; its forward may synchronise buffers (a collective), so the inner model is scored.
+        model = getattr(model, "module", model)
+        vocab = model.get_input_embeddings().weight.shape[0]
         max_tokens = max(512, LOGIT_BUDGET // vocab)
-        out: list[TokenStats | None] = [None] * len(self.items)
-        for idx in length_batches([len(e) for e in self.items], max_tokens, max_batch):
-            for i, stats in zip(idx, score_batch(model, [self.items[i] for i in idx], pad_id), strict=True):
-                out[i] = stats
-        return out  # type: ignore[return-value]
+        batches = length_batches([len(e) for e in self.items], max_tokens, max_batch)
+        # Several processes (torchrun / accelerate launch): each scores its share of the batches (`spread`).
+        return spread(batches, lambda idx: score_batch(model, [self.items[i] for i in idx], pad_id),
+                      len(self.items), model)
 
 
 def length_batches(lengths: list[int], max_tokens: int, max_batch: int) -> list[list[int]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from obliviate.errors import ModelError, ObliviateError
 from obliviate.models import generate_ids, pad_id
+from obliviate.models.spread import world
 from obliviate.results import build_results, check_results, env_info, read_results
 
 from .knowledge import TRUTH_RATIO_CONVENTION, qa_metrics
@@ -149,6 +150,9 @@ def conventions(plan: Plan) -> dict[str, str]:
                      "*_perturbed set of another size is drawn on its own); AUC and privleak resample forget and "
                      "holdout separately; forget_quality has no CI (p_range: the spread of bootstrap p-values)",
         "cost_ratio": "unlearning wall time / oracle training wall time",
+        "processes": "under torchrun / accelerate launch, whole scoring and generation batches (the same batches "
+                     "as one process) are dealt round-robin over the processes and gathered in item order: "
+                     "every value is the one a single process computes",
     }
     if plan.mia is not None:
         out["mia_gradnorm"] = "gradnorm attack not computed (optional in metrics.md; one backward pass per text)"
@@ -197,6 +201,7 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
         extra["warnings"] = memorisation_flags(training)
     extra["muse"] = muse_table(metrics, o_metrics, target)  # the cells whose numbers this suite produced
     timing["total_s"] = time.perf_counter() - t0
+    timing["processes"] = world()[1]
     extra["timing"] = timing
     cfg = {"suite": suite, "splits": getattr(splits, "counts", lambda: {})(), "batch_size": batch_size,
            "data": getattr(splits, "name", None)} | (config or {})

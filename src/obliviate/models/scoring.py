@@ -12,6 +12,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .encode import IGNORE
 from .scoped import eval_mode
+from .spread import spread
 from .tokenizer import pad_id
 
 
@@ -78,23 +79,26 @@ def generate_ids(model, prompts: list[list[int]], budgets: list[int], pad_id: in
         return []
     device = next(model.parameters()).device
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[list[int]] = [[] for _ in prompts]
-    with eval_mode(model):
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            width = max(len(prompts[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T) left-padded
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                mask[row, width - len(prompts[i]):] = 1
-            gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                 max_new_tokens=max(budgets[i] for i in idx), do_sample=False,
-                                 pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
-            for row, i in enumerate(idx):
-                new = gen[row, width:].tolist()[:budgets[i]]
-                out[i] = new[:new.index(eos_id)] if eos_id in new else new
-    return out
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def run(idx: list[int]) -> list[list[int]]:
+        width = max(len(prompts[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T) left-padded
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]):] = 1
+        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             max_new_tokens=max(budgets[i] for i in idx), do_sample=False,
+                             pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
+        found = []
+        for row, i in enumerate(idx):
+            new = gen[row, width:].tolist()[:budgets[i]]
+            found.append(new[:new.index(eos_id)] if eos_id in new else new)
+        return found
+
+    with eval_mode(model):  # several processes: each generates its share of the batches (`spread`)
+        return spread(batches, run, len(prompts), model)
 
 
 def greedy_generate(
