@@ -39,6 +39,7 @@ class EngineConfig:
     progress: bool = True  # tqdm bar (only shown on a terminal, on the main process)
     lora_merge: bool = True  # LoRA runs: save the merged model (false: save the adapter only)
     cpu: bool = False  # force CPU even when an accelerator is present
+    fuse: Literal["auto", "always", "never"] = "auto"  # one stacked forward for forget+retain (forward.py)
 
 
 @dataclass(frozen=True)

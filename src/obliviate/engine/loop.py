@@ -99,7 +99,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                 enc.ref_seq["alt"] = build_ref_cache(model, ref, enc.alt, enc.keys, enc.pad_id, train.batch_size)
 
         # --- Optimizer, pairing, schedule.
-        optimizer = torch.optim.AdamW(list(trainable.values()), lr=train.lr, weight_decay=train.weight_decay)
+        optimizer = torch.optim.AdamW(list(trainable.values()), lr=train.lr, weight_decay=train.weight_decay,
+                                      fused=_fusable(trainable.values()))
         with_retain = needs.retain.used or engine.retain_nll_ceiling > 0  # the guard reads the retain NLL
         sampler = PairingSampler(len(forget), len(retain) if with_retain else 0, train.batch_size, train.seed,
                                  acc.num_processes, acc.process_index, train.grad_accum)
@@ -128,7 +129,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         bar = tqdm(total=total_steps, initial=start, desc=f"unlearn {method}", unit="step",
                    disable=not (engine.progress and acc.is_main_process and sys.stderr.isatty()))
         for step in range(start, total_steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()  # CPU time: robust to other jobs on shared cores
             done = step + 1
 
             # Forward and backward over this process's micro-batches; gradients are all-reduced on the last one.
@@ -138,7 +139,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             tokens = 0
             for k, (forget_idx, retain_idx) in enumerate(micro_batches):
                 with contextlib.nullcontext() if k == accum - 1 else acc.no_sync(model):
-                    b = micro_batch(model, needs, enc, ref, forget_idx, retain_idx, with_retain)
+                    b = micro_batch(model, needs, enc, ref, forget_idx, retain_idx, with_retain, engine.fuse)
                     total, loss_terms = m.loss(b.forget, b.retain)
                     acc.backward(total / accum)
                 logged = {"loss": total.detach(), **loss_terms}
@@ -176,7 +177,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             # Log, evaluate, checkpoint.
             epoch = done / per_epoch
             log.append({"step": done, "epoch": round(epoch, 4), **terms, "lr": lr, "grad_norm": float(grad_norm),
-                        "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4)})
+                        "tokens": tokens, "seconds": round(time.perf_counter() - t0, 4),
+                        "cpu_seconds": round(time.thread_time() - c0, 4)})
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.4f}")
             eval_due = (engine.eval_every and done % engine.eval_every == 0) or (
@@ -211,6 +213,12 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             save_outputs(Path(out), model, tokenizer, result)
         acc.wait_for_everyone()
     return model, result
+
+
+def _fusable(params) -> bool:
+    """AdamW's fused kernel (one pass over all parameters; ~4x faster than the per-tensor loop on CPU) exists for
+    floating-point parameters on CPU and CUDA."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
 def _keyword_keys(kwargs: dict) -> dict:
