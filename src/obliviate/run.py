@@ -92,7 +92,8 @@ def execute(spec: RunSpec, s: Stages):
     masks = load_masks(spec.mask) if spec.mask else None
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
-                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume)
+                         lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume,
+                         stop=holdout_stop(spec, s))
     if not spec.save_model:
         atomic_write_json(out / "run.json", log)
     # 3. cost, always filled: the unlearning totals without the hook's time, against retraining the oracle
@@ -109,6 +110,8 @@ def execute(spec: RunSpec, s: Stages):
     start = ([{"step": 0, "epoch": 0.0, "metrics": metric_values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]
+    if "stop" in log:
+        results["stop"] = log["stop"]
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
     if spec.audit is not None:
         results = _audit(spec, s, model, results)
@@ -134,6 +137,21 @@ def _audit(spec: RunSpec, s: Stages, model, results: dict) -> dict:
                   seed=spec.audit.seed, config=spec.audit.config, name=spec.name or spec.method.name)
     atomic_write_json(Path(spec.out) / "audit.json", found)
     return merge_audit(results, found)
+
+
+def holdout_stop(spec: RunSpec, s: Stages):
+    """The `stop: holdout` rule bound to this run's forget and holdout records; None without `stop:`."""
+    if spec.stop is None:
+        return None
+    from .engine.stopping import HoldoutStop, StopConfig
+    from .errors import ConfigError
+
+    if not s.splits.holdout:
+        raise ConfigError(f"stop: {spec.stop.rule}: the data ({spec.data}) has no holdout split; rule: stop: holdout "
+                          "needs held-out records of the forget set's distribution")
+    cfg = StopConfig(every=spec.stop.every, level=spec.stop.level, min_steps=spec.stop.min_steps,
+                     max_items=spec.stop.max_items, seed=spec.seed)
+    return HoldoutStop(s.tokenizer, s.splits.forget, s.splits.holdout, cfg)
 
 
 def curve_stride(spec: RunSpec, n_forget: int) -> dict[str, int]:

@@ -55,13 +55,14 @@ from .sampler import PairingSampler
 def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: str = "npo",
             overrides: dict | None = None, *, eval_hook=None, out: str | Path | None = None, lora=None,
             masks: dict[str, torch.Tensor] | None = None, resume: bool = False, accelerator: Accelerator | None = None,
-            **keyword_overrides):
+            stop=None, **keyword_overrides):
     """Unlearn `forget` from `model`; returns (model, log). See the module docstring and `engine/config.py`.
 
     overrides: dotted keys (`method.beta`, `train.epochs`, `engine.ref_cache`, ...). eval_hook(model, step, epoch)
     -> {name: float}, called on every process. lora: "r=8,alpha=16,targets=q_proj,v_proj", a dict or LoraSpec.
     masks: {parameter name: 0/1 tensor} multiplied into the gradients before each step. out: writes model/, run.json
-    and checkpoints/; resume=True continues from the newest checkpoint under out.
+    and checkpoints/; resume=True continues from the newest checkpoint under out. stop: a callable (model, step) ->
+    bool with an `every` attribute (`engine/stopping.py`), asked every `stop.every` steps; True ends the run there.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
     # --- Configuration and inputs: every check before any work.
@@ -186,13 +187,17 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                                               or done == total_steps))
             if hook is not None and eval_due:
                 curve.append({"step": done, "epoch": round(epoch, 4), "metrics": hook(model, done, epoch)})
-            ckpt_due = (engine.checkpoint_every and done % engine.checkpoint_every == 0) or done == total_steps
+            stopping = stop is not None and done % stop.every == 0 and done < total_steps and stop(model, done)
+            ckpt_due = (engine.checkpoint_every and done % engine.checkpoint_every == 0) or done == total_steps \
+                or stopping
             if ckpt_root and ckpt_due:
                 if acc.is_main_process:
                     checkpoint.save(ckpt_root, done, trainable, optimizer, scheduler,
                                     {"config": run_key, "log": log, "curve": curve}, engine.keep_checkpoints)
                 acc.wait_for_everyone()
                 last_good = checkpoint.step_dir(ckpt_root, done)
+            if stopping:
+                break
         bar.close()
         seconds = time.perf_counter() - t_start
 
@@ -205,7 +210,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         result = {
             "config": {**run_key, "engine": _fields(engine), "lora": _fields(lora) if lora else None,
                        "processes": acc.num_processes},
-            "log": log, "curve": curve,
+            "log": log, "curve": curve, **({"stop": stop.summary()} if hasattr(stop, "summary") else {}),
             "totals": {"wall_time_s": round(seconds, 3), "steps": len(log), "tokens": sum(e["tokens"] for e in log),
                        "peak_memory_mb": round(peak_memory_mb(acc.device), 1)},
         }
