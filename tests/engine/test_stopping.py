@@ -8,6 +8,7 @@ from obliviate.config import ConfigError
 from obliviate.engine import unlearn
 from obliviate.engine.stopping import HoldoutStop, StopConfig, delong_auc, fires
 from obliviate.errors import DataError
+from obliviate.models import encode_qa
 
 HOLDOUT = [2.0 + i / 39 for i in range(40)]  # holdout losses, evenly spread over [2, 3]
 
@@ -85,6 +86,8 @@ def test_real_scores_on_a_model(trained, tokenizer, split, qa_records):
     stop = HoldoutStop(tokenizer, forget, retain[:6], StopConfig(every=1))
     fired = stop(trained, 1)  # the trained model memorised both sets: not distinguishable -> fires
     assert isinstance(fired, bool) and 0.0 <= stop.checks[0]["auc"] <= 1.0
+    tokens = sum(len(encode_qa(tokenizer, r["question"], r["answer"])) for r in forget + retain[:6])
+    assert stop.summary()["tokens_scored"] == tokens  # one check: every item of both sets once
 
 
 def test_bad_inputs(tokenizer, split):

@@ -81,6 +81,7 @@ class HoldoutStop:
         self.sets = [[encode_qa(tokenizer, r["question"], r["answer"]) for r in self._subset(rows, rng)]
                      for rows in (forget, holdout)]
         self.every = self.cfg.every
+        self.tokens_per_check = sum(len(e) for items in self.sets for e in items)
         self.checks: list[dict] = []
         self.fired_at: int | None = None
 
@@ -110,4 +111,4 @@ class HoldoutStop:
 
     def summary(self) -> dict:
         return {"rule": "holdout", "level": self.cfg.level, "every": self.every, "fired_at": self.fired_at,
-                "checks": self.checks}
+                "checks": self.checks, "tokens_scored": self.tokens_per_check * len(self.checks)}
