@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from obliviate.config import parse_sets
 from obliviate.demo.pipeline import Demo
 from obliviate.demo.settings import DemoConfig, select_methods
-from obliviate.demo.workers import init_worker, run_method
+from obliviate.demo.workers import init_worker, run_method, start_pool
 from obliviate.rules import BAND_FORGET_QUALITY as FQ_BAND
 from obliviate.rules import BAND_UTILITY_KEEP as UTILITY_KEEP
 
@@ -93,8 +92,7 @@ def main() -> None:
     methods = select_methods(tuple(m for m in args.methods.split(",") if m))
     lrs = [float(x) for x in args.lrs.split(",")]
     epochs = [int(x) for x in args.epochs.split(",")]
-    demo.pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=init_worker, initargs=(1,))
+    demo.pool, _ = start_pool(args.jobs)  # persistent workers, importing while the corpus and models are made
     init_worker(0)
     corpus = demo.corpus()
     models = gpu_models(demo, corpus, args.train_device) if args.train_device else demo.models(corpus)

@@ -101,7 +101,7 @@ def execute(spec: RunSpec, s: Stages):
     model, log = unlearn(s.model, s.tokenizer, s.splits.forget, s.splits.retain or [], spec.method.name, overrides,
                          eval_hook=hook, out=out if spec.save_model else None,
                          lora=spec.lora.model_dump() if spec.lora else None, masks=masks, resume=spec.resume,
-                         step_hooks=build_step_hooks(spec.uoe, spec.adversary))
+                         step_hooks=build_step_hooks(spec.uoe, spec.adversary), stop=holdout_stop(spec, s))
     first = world()[0] == 0  # under torchrun / accelerate launch, one process writes (evaluation is shared out)
     if not spec.save_model and first:
         atomic_write_json(out / "run.json", log)
@@ -125,6 +125,8 @@ def execute(spec: RunSpec, s: Stages):
     for h in log["config"].get("step_hooks") or []:  # run options (UOE, LAT) state what they assumed
         if h.get("convention"):
             results["conventions"][h["option"]] = h["convention"]
+    if "stop" in log:
+        results["stop"] = log["stop"]
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
     if spec.audit is not None:
         results = _audit(spec, s, model, results)
@@ -152,6 +154,21 @@ def _audit(spec: RunSpec, s: Stages, model, results: dict) -> dict:
                   seed=spec.audit.seed, config=spec.audit.config, name=spec.label)
     atomic_write_json(Path(spec.out) / "audit.json", found)
     return merge_audit(results, found)
+
+
+def holdout_stop(spec: RunSpec, s: Stages):
+    """The `stop: holdout` rule bound to this run's forget and holdout records; None without `stop:`."""
+    if spec.stop is None:
+        return None
+    from .engine.stopping import HoldoutStop, StopConfig
+    from .errors import ConfigError
+
+    if not s.splits.holdout:
+        raise ConfigError(f"stop: {spec.stop.rule}: the data ({spec.data}) has no holdout split; rule: stop: holdout "
+                          "needs held-out records of the forget set's distribution")
+    cfg = StopConfig(every=spec.stop.every, level=spec.stop.level, min_steps=spec.stop.min_steps,
+                     max_items=spec.stop.max_items, seed=spec.seed)
+    return HoldoutStop(s.tokenizer, s.splits.forget, s.splits.holdout, cfg)
 
 
 def curve_stride(spec: RunSpec, n_forget: int) -> dict[str, int]:

@@ -104,6 +104,17 @@ class GuardSection(_Strict):
     steps: int = Field(8, ge=1)
 
 
+class StopSection(_Strict):
+    """`stop: holdout`: end the run once a loss-based membership attack can no longer tell the forget set from the
+    data's holdout set (AUC's `level` interval reaches 0.5), checked every `every` steps; `engine/stopping.py`."""
+
+    rule: Literal["holdout"] = "holdout"
+    every: int = Field(8, ge=1)
+    level: float = Field(0.95, gt=0.0, lt=1.0)
+    min_steps: int = Field(0, ge=0)
+    max_items: int = Field(64, ge=2)
+
+
 class RunSpec(_Strict):
     name: str | None = None  # results.json's name (default: the method's)
     model: str
@@ -121,6 +132,7 @@ class RunSpec(_Strict):
     adversary: str | dict[str, Any] | None = None  # latent adversary, "lat[:LAYER,EPS]" (engine/lat.py)
     eval: EvalSection = Field(default_factory=EvalSection)
     audit: AuditSection | None = None  # also audit: OUT/audit.json, merged into results.json under `audits`
+    stop: StopSection | None = None  # `stop: holdout`: an oracle-free early stop (results.json `stop`)
     out: str
     save_model: bool = True  # write OUT/model (false: only run.json and results.json)
     resume: bool = False  # continue from the newest checkpoint under OUT (engine.checkpoint_every writes them)
@@ -168,6 +180,12 @@ class RunSpec(_Strict):
 
             parse_adversary(v)
         return v
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_shorthand(cls, v: Any) -> Any:
+        return None if v in (None, "none") else {"rule": v} if isinstance(v, str) else v
+
     @model_validator(mode="after")
     def _method_or_guard(self):
         if (self.method is None) == (self.guard is None):

@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--job-timeout", type=float, default=None, metavar="SECONDS",
                    help="report a worker job still running after this long as hung, naming its stage (default: "
                         "no limit)")
+    p.add_argument("--stop", choices=("holdout", "none"), default=None,
+                   help="end each method once its forget set looks like the holdout (default holdout; quick none)")
     p.set_defaults(func=run)
 
 
@@ -32,5 +34,5 @@ def run(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     outcome = run_demo(args.out, args.quick, persons=args.persons, facts=args.facts, preset=args.preset,
                        methods=methods, jobs=args.jobs, cache=args.cache, seed=args.seed,
-                       job_timeout=args.job_timeout)
+                       job_timeout=args.job_timeout, stop=args.stop)
     return 1 if outcome["errors"] else 0

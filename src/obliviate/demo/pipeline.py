@@ -9,7 +9,6 @@ With jobs > 1, call `run_demo` from a script under `if __name__ == "__main__":` 
 """
 from __future__ import annotations
 
-import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +20,7 @@ from obliviate.run import train_cost
 
 from . import summary
 from .settings import DemoConfig, cache_key, method_fragment, select_methods
-from .workers import init_worker, quiet, run_method, train_model
+from .workers import quiet, run_method, start_pool, train_model
 
 
 class Demo:
@@ -34,14 +33,14 @@ class Demo:
         self.timings: dict[str, float] = {}
         self.errors: dict[str, str] = {}
         self.pool: ProcessPoolExecutor | None = None
+        self.warming: list = []  # futures of the workers' `ready` answers (their start-up seconds)
 
     def run(self) -> dict:
         t0 = time.perf_counter()
         self.log(f"[demo] {self.cfg.mode} mode: {self.cfg.persons} persons x {self.cfg.facts} facts, preset "
                  f"{self.cfg.preset}, {len(self.methods)} methods, {self.cfg.jobs} jobs -> {self.out}")
-        if self.cfg.jobs > 1:
-            self.pool = ProcessPoolExecutor(self.cfg.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=init_worker, initargs=(1,))
+        if self.cfg.jobs > 1:  # the workers start (and import) now, while this process builds the corpus
+            self.pool, self.warming = start_pool(self.cfg.jobs)
         import torch
 
         threads = torch.get_num_threads()
@@ -61,9 +60,12 @@ class Demo:
                 self.pool.shutdown(cancel_futures=True)
             torch.set_num_threads(threads)
         self.timings["total"] = time.perf_counter() - t0
+        started = [f.result() for f in self.warming if f.done() and not f.exception()]
+        if started:  # seconds each worker spent importing, overlapped with the stages above (not on their path)
+            self.timings["worker_imports"] = max(w["import_s"] for w in started)
         rows = self.rows(refs, done)
         self.log("\n" + summary.format_table(rows))
-        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items() if k != "total")
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items() if k not in ("total", "worker_imports"))
         self.log(f"\n[demo] total wall time {self.timings['total']:.1f} s ({stages}); report: {report or '-'}")
         outcome = {"rows": rows, "errors": self.errors, "timings": self.timings, "out": str(self.out),
                    "report": str(report) if report else None, "cache": models["status"],
@@ -206,7 +208,9 @@ class Demo:
             s = res["summary"]
             self.log(f"[demo] {job['method']}: done in {res['seconds']:.1f} s (forget_quality "
                      f"{s.get('forget_quality', float('nan')):.3g}, model_utility "
-                     f"{s.get('model_utility', float('nan')):.3g})")
+                     f"{s.get('model_utility', float('nan')):.3g}"
+                     + (f", stopped at step {res['stopped_at']} by the holdout rule" if res.get("stopped_at") else "")
+                     + ")")
         return done
 
     def method_spec(self, method: str, corpus: Path, models: dict) -> dict:
@@ -220,6 +224,8 @@ class Demo:
                 "eval": {"oracle": models["paths"]["oracle"], "oracle_results": str(self.out / "oracle" / "results.json"),
                          "target_results": str(self.out / "target" / "results.json")},
                 "out": str(self.out / method), "save_model": False, "seed": self.cfg.seed}
+        if self.cfg.stop != "none":  # oracle-free early stop on the corpus's holdout persons (engine/stopping.py)
+            spec["stop"] = {"rule": self.cfg.stop, "every": self.cfg.stop_every}
         load_spec(spec)
         return spec
 
@@ -262,10 +268,11 @@ def _job_name(job: dict) -> str:
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, *, persons: int | None = None,
              facts: int | None = None, preset: str | None = None, methods=None, jobs: int | None = None,
              cache: str | Path | None = None, seed: int | None = None, job_timeout: float | None = None,
-             log=print) -> dict:
+             stop: str | None = None, log=print) -> dict:
     """Run the whole demo (see the module docstring); None keeps the mode's default."""
     cfg = DemoConfig.for_mode(quick, out=Path(out), persons=persons, facts=facts, preset=preset,
                               methods=tuple(methods) if methods else None, jobs=jobs,
-                              cache=Path(cache) if cache else None, seed=seed, job_timeout=job_timeout)
+                              cache=Path(cache) if cache else None, seed=seed, job_timeout=job_timeout,
+                              stop=stop)
     return Demo(cfg, log).run()
 

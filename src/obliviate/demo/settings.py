@@ -38,12 +38,14 @@ class DemoConfig:
     forget: str = "forget10"
     train_overrides: dict = field(default_factory=dict)  # on top of TRAIN_OVERRIDES[mode]
     job_timeout: float | None = None  # seconds a worker job may take before it is reported as hung (None: no limit)
+    stop: str = "holdout"  # each method's run ends once its forget set looks like the holdout ("none": full budget)
+    stop_every: int = 8  # optimizer steps between the stop rule's checks (one epoch of forget10 at batch 8)
 
     @classmethod
     def for_mode(cls, quick: bool = False, **changes) -> DemoConfig:
         # Quick runs in this process: each spawned worker spends ~5 s importing torch and transformers, more than
         # the tiny models' jobs gain from running in parallel on 2 cores.
-        base = cls(quick=True, persons=20, facts=6, preset="tiny", jobs=1) if quick else cls()
+        base = cls(quick=True, persons=20, facts=6, preset="tiny", jobs=1, stop="none") if quick else cls()
         return replace(base, **{k: v for k, v in changes.items() if v is not None})
 
     @property
@@ -70,6 +72,9 @@ class DemoConfig:
         for name, value, lo in rules:
             if not isinstance(value, int) or value < lo:
                 raise ConfigError(f"demo --{name}: must be an integer >= {lo}, got {value!r}")
+        if self.stop not in ("holdout", "none") or self.stop_every < 1:
+            raise ConfigError(f"demo --stop: must be holdout or none with stop_every >= 1, got {self.stop!r}, "
+                              f"{self.stop_every!r}")
 
 
 def select_methods(requested: tuple[str, ...] | list[str]) -> list[str]:

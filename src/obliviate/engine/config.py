@@ -40,6 +40,7 @@ class EngineConfig:
     lora_merge: bool = True  # LoRA runs: save the merged model (false: save the adapter only)
     cpu: bool = False  # force CPU even when an accelerator is present
     fsdp: bool = False  # shard with FSDP2 (fully_shard) where accelerate does not: CPU process groups (sharding.py)
+    fuse: Literal["auto", "always", "never"] = "auto"  # one stacked forward for forget+retain (forward.py)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 
 from obliviate.errors import DataError
 from obliviate.methods import Needs, SideNeeds, SideStats
-from obliviate.models import Encoded, collate, encode_qa, forward_logprobs
+from obliviate.models import Encoded, ForwardOut, collate, encode_qa, forward_logprobs
 from obliviate.models.scoped import eval_mode
 from obliviate.models.spread import spread
 
@@ -88,28 +88,58 @@ class Reference:
             return forward_logprobs(self.model, batch, return_logits=logits, output_hidden_states=hidden)
 
 
-def side_stats(model, batch, needs: SideNeeds, layer: int | None, ref: Reference | None,
-               ref_seq: torch.Tensor | None, around=None, side: str = "forget") -> SideStats:
-    """Model (with grad) and reference (without) statistics of one side; `ref_seq` (B,) from the cache, if any.
-    `around(side, batch)`: a context manager around the model's own forward (step hooks; not the reference's)."""
-    with around(side, batch) if around else contextlib.nullcontext():
-        out = forward_logprobs(model, batch, return_logits=needs.logits, output_hidden_states=needs.hidden)
+# Stacking sides into one forward pays (one pass of bigger matmuls, half the per-op overhead) unless it pads much:
+# "auto" stacks when the stacked batch holds at most this much more padded tokens than the separate batches.
+FUSE_SLACK = 1.10
+
+
+def stacked_forward(fn, groups: list[list[Encoded]], pad_id: int, fuse: str = "auto"):
+    """[(batch, ForwardOut)] of each group of examples, as `fn(collate(group))` would give it.
+
+    Fused: one call of `fn` on the groups stacked (right-padded to the widest), its outputs cut back to each group's
+    rows and width; with right padding and causal attention, a row's outputs before its padding do not depend on
+    the padding, so the cut equals the separate pass up to float rounding (tests/engine/test_fused.py).
+    fuse: "always", "never", or "auto" (stack unless that pads more than FUSE_SLACK times the separate tokens)."""
+    batches = [collate(g, pad_id) for g in groups]
+    widths = [b["input_ids"].shape[1] for b in batches]
+    separate = sum(len(g) * w for g, w in zip(groups, widths, strict=True))
+    stacked_tokens = sum(len(g) for g in groups) * max(widths)
+    if len(groups) == 1 or fuse == "never" or (fuse == "auto" and stacked_tokens > FUSE_SLACK * separate):
+        return [(b, fn(b)) for b in batches]
+    out = fn(collate([e for g in groups for e in g], pad_id))
+    parts, row = [], 0
+    for batch, width, n in zip(batches, widths, (len(g) for g in groups), strict=True):
+        rows = slice(row, row + n)
+        row += n
+        parts.append((batch, ForwardOut(
+            logp=out.logp[rows, :width - 1], mask=out.mask[rows, :width - 1],
+            logits=out.logits[rows, :width - 1] if out.logits is not None else None,
+            hidden_states=tuple(h[rows, :width] for h in out.hidden_states) if out.hidden_states else None)))
+    return parts
+
+
+def side_stats(batch, out: ForwardOut, needs: SideNeeds, layer: int | None, ref_out: ForwardOut | None,
+               ref_seq: torch.Tensor | None) -> SideStats:
+    """Model (with grad) and reference (without) statistics of one side; `ref_seq` (B,) from the cache, if any."""
     device = out.logp.device
     stats = SideStats(
         logp=out.logp, mask=out.mask,
         targets=batch["labels"][:, 1:].clamp(min=0).to(device),
         attention_mask=batch["attention_mask"].to(device),
-        logits=out.logits,
+        logits=out.logits if needs.logits else None,
         hidden=out.hidden_states[layer] if needs.hidden else None,
         ref_seq_logp=ref_seq,
     )
-    if needs.ref_logits or needs.ref_hidden or (needs.ref_seq and ref_seq is None):
-        r = ref.forward(batch, logits=needs.ref_logits, hidden=needs.ref_hidden)
-        stats.ref_logits = r.logits
-        stats.ref_hidden = r.hidden_states[layer] if needs.ref_hidden else None
+    if ref_out is not None:
+        stats.ref_logits = ref_out.logits if needs.ref_logits else None
+        stats.ref_hidden = ref_out.hidden_states[layer] if needs.ref_hidden else None
         if needs.ref_seq and ref_seq is None:
-            stats.ref_seq_logp = r.logp.sum(-1)
+            stats.ref_seq_logp = ref_out.logp.sum(-1)
     return stats
+
+
+def _needs_ref_pass(needs: SideNeeds, cached: torch.Tensor | None) -> bool:
+    return needs.ref_logits or needs.ref_hidden or (needs.ref_seq and cached is None)
 
 
 @dataclass
@@ -123,11 +153,14 @@ class MicroBatch:
 
 
 def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forget_idx: list[int],
-                retain_idx: list[int], with_retain: bool, around=None) -> MicroBatch:
+                retain_idx: list[int], with_retain: bool, fuse: str = "auto", around=None) -> MicroBatch:
     """Collate the examples, run the forward passes `needs` asks for (with grad) and the reference passes (without).
 
-    with_retain: run the retain examples even when the loss does not use them (no grad then): the divergence guard
-    reads their NLL. around: the step hooks' context around each side's model forward (engine/hooks.py)."""
+    The sides that run with gradients (forget, alt, retain) share one stacked forward, and the sides that need the
+    reference share one reference forward (`stacked_forward`). with_retain: run the retain examples even when the
+    loss does not use them (no grad then): the divergence guard reads their NLL. around: the step hooks' context
+    around each side's model forward (engine/hooks.py); a hook must see its side alone, so with hooks the sides'
+    own forwards run one by one (the reference's stay stacked)."""
     device = next(model.parameters()).device
 
     def cached(name: str) -> torch.Tensor | None:  # (B,) reference sequence log-probs, when the cache has them
@@ -136,24 +169,44 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
         return torch.tensor([enc.ref_seq[name][enc.keys[i]] for i in forget_idx], device=device)
 
     layer = needs.hidden_layer
-    f_batch = collate([enc.forget[i] for i in forget_idx], enc.pad_id)
-    forget = side_stats(model, f_batch, needs.forget, layer, ref, cached("forget"), around, "forget")
-    tokens = int(f_batch["attention_mask"].sum())
+    sides = [("forget", [enc.forget[i] for i in forget_idx], needs.forget, cached("forget"))]
     if needs.alt:
-        a_batch = collate([enc.alt[i] for i in forget_idx], enc.pad_id)
-        forget.alt = side_stats(model, a_batch, needs.forget, layer, ref, cached("alt"), around, "alt")
-        tokens += int(a_batch["attention_mask"].sum())
-    retain = retain_nll = None
-    if with_retain:
+        sides.append(("alt", [enc.alt[i] for i in forget_idx], needs.forget, cached("alt")))
+    if with_retain and needs.retain.used:
+        sides.append(("retain", [enc.retain[i] for i in retain_idx], needs.retain, None))
+    logits, hidden = any(s[2].logits for s in sides), any(s[2].hidden for s in sides)
+
+    def own(b):  # the model's own forward (with grad) of a batch
+        return forward_logprobs(model, b, return_logits=logits, output_hidden_states=hidden)
+
+    if around is None:
+        outs = stacked_forward(own, [s[1] for s in sides], enc.pad_id, fuse)
+    else:
+        outs = []
+        for name, group, _, _ in sides:
+            batch = collate(group, enc.pad_id)
+            with around(name, batch):
+                outs.append((batch, own(batch)))
+    with_ref = [i for i, s in enumerate(sides) if _needs_ref_pass(s[2], s[3])]
+    ref_outs = dict.fromkeys(range(len(sides)))
+    if with_ref:
+        r_logits, r_hidden = (any(getattr(sides[i][2], k) for i in with_ref) for k in ("ref_logits", "ref_hidden"))
+        done = stacked_forward(lambda b: ref.forward(b, logits=r_logits, hidden=r_hidden),
+                               [sides[i][1] for i in with_ref], enc.pad_id, fuse)
+        ref_outs.update({i: out for i, (_, out) in zip(with_ref, done, strict=True)})
+    stats = {name: side_stats(batch, out, sn, layer, ref_outs[i], c)
+             for i, ((name, _, sn, c), (batch, out)) in enumerate(zip(sides, outs, strict=True))}
+    tokens = sum(int(batch["attention_mask"].sum()) for batch, _ in outs)
+    forget, retain, retain_nll = stats["forget"], stats.get("retain"), None
+    forget.alt = stats.get("alt")
+    if retain is not None:
+        retain_nll = retain.mean_token_nll().detach()
+    elif with_retain:
         r_batch = collate([enc.retain[i] for i in retain_idx], enc.pad_id)
         tokens += int(r_batch["attention_mask"].sum())
-        if needs.retain.used:
-            retain = side_stats(model, r_batch, needs.retain, layer, ref, None, around, "retain")
-            retain_nll = retain.mean_token_nll().detach()
-        else:
-            with torch.no_grad():
-                retain_nll = side_stats(model, r_batch, needs.retain, layer, None, None, around,
-                                        "retain").mean_token_nll()
+        with torch.no_grad(), around("retain", r_batch) if around else contextlib.nullcontext():
+            out = forward_logprobs(model, r_batch)
+            retain_nll = side_stats(r_batch, out, needs.retain, layer, None, None).mean_token_nll()
     return MicroBatch(forget, retain, retain_nll, tokens)
 
 
