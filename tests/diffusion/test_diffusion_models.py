@@ -4,7 +4,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from obliviate.diffusion.prompts import HELDOUT_TEMPLATES, TRAIN_TEMPLATES, PromptTokenizer, check_template, fill, find_class
+from obliviate.diffusion.prompts import (
+    HELDOUT_TEMPLATES,
+    TRAIN_TEMPLATES,
+    PromptTokenizer,
+    check_template,
+    fill,
+    find_class,
+)
 from obliviate.errors import ConfigError, DataError
 
 
