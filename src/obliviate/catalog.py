@@ -26,7 +26,7 @@ class Param:
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    track: str  # "llm" or "vision" (obliviate.methods.registry.TRACKS)
+    track: str  # "llm", "vision" or "diffusion" (obliviate.methods.registry.TRACKS)
     summary: str
     paper: str | None
     params: tuple[Param, ...]
@@ -131,7 +131,30 @@ VISION = (
                       "the method run after pruning, with its SGD settings (a name; its keys as inner.KEY)"))),
 )
 
-METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION}}
+# --------------------------------------------------------------------------- diffusion track (obliviate.diffusion.methods)
+
+DIFFUSION = (
+    MethodInfo("esd", "diffusion", "fine-tune the UNet towards the frozen model's negatively guided noise for the "
+               "concept (ESD-x / ESD-u)", "Gandikota et al., 2023, Erasing Concepts from Diffusion Models (ICCV)",
+               (Param("variant", "xattn", "parameters trained: xattn (ESD-x), noxattn (ESD-u), strict (attn2 K/V); "
+                                          "esd-x / esd-u / esd-x-strict accepted"),
+                Param("negative_guidance", 1.0, "η: how far past the unconditional noise the target points"),
+                Param("steps", 60, "Adam steps"), Param("lr", 1e-3, "Adam learning rate"),
+                Param("batch_size", 16, "states per step"),
+                Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
+                Param("sample_steps", 20, "DDIM steps of those trajectories"),
+                Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
+               "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
+               (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),
+                Param("erase_scale", 1.0, "s_e: weight of the erase (concept → anchor) terms"),
+                Param("preserve_scale", 1.0, "s_p: weight of keeping the other classes' outputs"),
+                Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
+                Param("with_to_k", True, "edit to_k as well as to_v"))),
+)
+
+METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION},
+                                             "diffusion": {m.name: m for m in DIFFUSION}}
 
 
 def listing(track: str | None = None) -> list[dict[str, Any]]:

@@ -14,6 +14,8 @@ else it must have depends on its track (`REQUIRED`):
   `alternative_answer(record, index)`, `finalize(model, initial)`.
 - vision: its SGD settings as fields (`lr`, `epochs`, `batch_size`, `momentum`, `weight_decay`, `schedule`) and
   `phases(epoch)`; see `obliviate.vision.methods` for the protocol and its optional hooks.
+- diffusion: `edit(model, task) -> log`, changing a copy of a text-to-image model in place (a closed form or a short
+  fine-tuning); see `obliviate.diffusion.methods.protocol`.
 """
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ from obliviate.config import ConfigError, replace_checked
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # track -> the module whose import registers that track's methods (a new track, e.g. diffusion, adds one line)
-TRACKS = {"llm": "obliviate.methods", "vision": "obliviate.vision.methods"}
+TRACKS = {"llm": "obliviate.methods", "vision": "obliviate.vision.methods", "diffusion": "obliviate.diffusion.methods"}
 REQUIRED = {
     "llm": ("summary", "paper", "needs", "loss"),
     "vision": ("summary", "paper", "phases", "lr", "epochs", "batch_size", "momentum", "weight_decay", "schedule"),
+    "diffusion": ("summary", "paper", "edit"),
 }
 _REGISTRY: dict[tuple[str, str], type] = {}  # insertion order = listing order
 

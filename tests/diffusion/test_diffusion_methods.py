@@ -1,0 +1,90 @@
+"""Diffusion erasure methods: UCE's closed form on hand-computed cases, ESD's target, and each method's contract on a
+tiny random UNet (what should move moves, what should not does not, outputs stay finite)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from obliviate.diffusion.methods import EraseTask, erase
+from obliviate.diffusion.methods.esd import esd_target, selected
+from obliviate.diffusion.methods.uce import token_rows, uce_solve
+from obliviate.errors import ConfigError
+from obliviate.methods.registry import build
+
+TASK = EraseTask(concept="one", preserve=("zero", "two"), templates=("a photo of a {class}",))
+
+
+def test_uce_closed_form_hand_computed():
+    # W_old = [1, 2]; erase c_e = e1 → anchor output v* = 5; preserve c_p = e2. With λ = s_e = s_p = 1:
+    # numerator λW + v* c_eᵀ + (W c_p) c_pᵀ = [1, 2] + [5, 0] + [0, 2] = [6, 4]; normal matrix λI + e1e1ᵀ + e2e2ᵀ = 2I
+    # → W_new = [3, 2]: c_e goes halfway ((λ·1 + 5)/2 = 3), c_p keeps its output 2.
+    w = torch.tensor([[1.0, 2.0]])
+    e1, e2 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    torch.testing.assert_close(uce_solve(w, e1, torch.tensor([[5.0]]), e2, lamb=1.0), torch.tensor([[3.0, 2.0]]))
+    # λ → 0: the erase input maps to the anchor's output and the preserve input is unchanged
+    new = uce_solve(w, e1, torch.tensor([[5.0]]), e2, lamb=1e-8)
+    torch.testing.assert_close(new @ e1.T, torch.tensor([[5.0]]))
+    torch.testing.assert_close(new @ e2.T, w @ e2.T)
+
+
+def test_uce_on_a_tiny_unet_maps_concept_to_anchor_and_keeps_preserve(tiny_t2i):
+    # 1 template, `slot` tokens: 1 erase vector and 2 preserve vectors in an 8-d space, so λ → 0 solves exactly
+    new, log = erase(tiny_t2i, "uce", TASK, lamb=1e-6, tokens="slot")
+    assert log["projections_edited"] == 14 and log["erase_vectors"] == 1 and log["preserve_vectors"] == 2
+    tpl = list(TASK.templates)
+    c_e = token_rows(tiny_t2i, TASK.concept_prompts(), tpl, "slot")
+    c_a = token_rows(tiny_t2i, [""], tpl, "slot")
+    c_p = token_rows(tiny_t2i, TASK.preserve_prompts(), tpl, "slot")
+    old_layers = dict(tiny_t2i.unet.named_modules())
+    for name, m in new.unet.named_modules():
+        if name.endswith("attn2.to_k") or name.endswith("attn2.to_v"):
+            w_old, w_new = old_layers[name].weight, m.weight
+            torch.testing.assert_close(c_e @ w_new.T, c_a @ w_old.T, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(c_p @ w_new.T, c_p @ w_old.T, atol=1e-4, rtol=1e-4)
+    # nothing else moved: the text encoder and every non-K/V parameter are bit-identical
+    old = tiny_t2i.state_dict()
+    for k, v in new.state_dict().items():
+        if not ("attn2.to_k" in k or "attn2.to_v" in k):
+            assert torch.equal(v, old[k]), k
+
+
+def test_uce_bad_settings():
+    with pytest.raises(ConfigError, match="tokens"):
+        build("uce", {"tokens": "all"}, track="diffusion")
+    with pytest.raises(ConfigError, match="lamb"):
+        build("uce", {"lamb": "0"}, track="diffusion")
+
+
+def test_esd_target_known_values():
+    # ε_c = 3, ε_0 = 1, η = 2: 3 − 2·(3 − 1) = −1; η = 0 gives ε_from
+    e_c, e_0 = torch.full((2,), 3.0), torch.ones(2)
+    torch.testing.assert_close(esd_target(e_c, e_c, e_0, 2.0), torch.full((2,), -1.0))
+    torch.testing.assert_close(esd_target(e_c, e_c, e_0, 0.0), e_c)
+
+
+def test_esd_parameter_sets():
+    assert selected("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q.weight", "xattn")
+    assert not selected("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q.weight", "strict")
+    assert selected("mid_block.attentions.0.transformer_blocks.0.attn2.to_v.weight", "strict")
+    assert not selected("time_embedding.linear_1.weight", "noxattn")
+    assert not selected("conv_out.weight", "noxattn")
+    assert selected("down_blocks.0.resnets.0.conv1.weight", "noxattn")
+    assert not selected("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q.weight", "noxattn")
+
+
+@pytest.mark.parametrize("variant", ["xattn", "esd-u"])
+def test_esd_contract_on_a_tiny_unet(tiny_t2i, variant):
+    new, log = erase(tiny_t2i, "esd", TASK, variant=variant, steps=3, batch_size=4, pool=4, sample_steps=3)
+    want = "xattn" if variant == "xattn" else "noxattn"
+    old = tiny_t2i.state_dict()
+    moved = {k for k, v in new.state_dict().items() if not torch.equal(v, old[k])}
+    assert moved and all(k.startswith("unet.") and selected(k[len("unet."):], want) for k in moved)
+    assert all(torch.isfinite(v).all() for v in new.state_dict().values())
+    assert log["steps"] == 3 and log["changed_fraction"] > 0
+    # the input model is untouched (erase works on a copy)
+    assert all(p.requires_grad for p in tiny_t2i.parameters())
+
+
+def test_unknown_method_lists_the_diffusion_methods():
+    with pytest.raises(ConfigError, match="available: esd, uce"):
+        erase(None, "nope", TASK)
