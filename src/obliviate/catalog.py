@@ -144,6 +144,16 @@ DIFFUSION = (
                 Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
                 Param("sample_steps", 20, "DDIM steps of those trajectories"),
                 Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("rece", "diffusion", "UCE, then erase in closed form the embeddings that still regenerate the "
+               "concept (adversarial rounds)",
+               "Gong et al., 2024, Reliable and Efficient Concept Erasure of Text-to-Image Diffusion Models (ECCV)",
+               (Param("epochs", 2, "adversarial rounds after the UCE edit"),
+                Param("lam_reg", 0.1, "λ_reg: ridge weight of the adversarial embedding's closed form"),
+                Param("lamb", 0.1, "λ: weight of staying close to the current projection"),
+                Param("erase_scale", 1.0, "s_e: weight of the erase terms"),
+                Param("preserve_scale", 0.1, "s_p: weight of keeping the other classes' outputs"),
+                Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
+                Param("with_to_k", True, "edit to_k as well as to_v"))),
     MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
                "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
                (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),

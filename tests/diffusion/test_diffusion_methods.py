@@ -86,5 +86,38 @@ def test_esd_contract_on_a_tiny_unet(tiny_t2i, variant):
 
 
 def test_unknown_method_lists_the_diffusion_methods():
-    with pytest.raises(ConfigError, match="available: esd, uce"):
+    with pytest.raises(ConfigError, match="available: esd, rece, uce"):
         erase(None, "nope", TASK)
+
+
+def test_rece_adversarial_embedding_is_the_minimiser():
+    from obliviate.diffusion.methods.rece import adversarial_embedding
+
+    g = torch.Generator().manual_seed(0)
+    ws = [torch.randn(5, 4, generator=g) for _ in range(3)]
+    wo = [w + 0.3 * torch.randn(5, 4, generator=g) for w in ws]
+    c = torch.randn(2, 4, generator=g)
+    # no edit and λ_reg → 0: the concept embedding itself is the answer
+    torch.testing.assert_close(adversarial_embedding(wo, wo, c, 1e-9), c, atol=1e-5, rtol=1e-5)
+    lam = 0.1
+    adv = adversarial_embedding(ws, wo, c, lam).double()
+
+    def objective(x):
+        return sum(((x @ w.double().T - c.double() @ o.double().T) ** 2).sum() for w, o in zip(ws, wo, strict=True)) \
+            + lam * (x ** 2).sum()
+
+    best = objective(adv)
+    for _ in range(20):  # random perturbations never do better
+        assert objective(adv + 1e-2 * torch.randn(adv.shape, generator=g, dtype=torch.float64)) >= best
+
+
+def test_rece_contract_on_a_tiny_unet(tiny_t2i):
+    new, log = erase(tiny_t2i, "rece", TASK, epochs=2)
+    assert log["projections_edited"] == 14 and len(log["adversarial_residuals"]) == 2
+    old = tiny_t2i.state_dict()
+    moved = {k for k, v in new.state_dict().items() if not torch.equal(v, old[k])}
+    assert moved and all("attn2.to_k" in k or "attn2.to_v" in k for k in moved)
+    # RECE's rounds go further than UCE alone (same λ, s_e, s_p): the K/V edit is larger
+    uce, _ = erase(tiny_t2i, "uce", TASK, lamb=0.1, preserve_scale=0.1)
+    dist = lambda m: sum((m.state_dict()[k] - old[k]).norm() for k in moved)  # noqa: E731
+    assert dist(new) > dist(uce)
