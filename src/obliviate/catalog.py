@@ -144,6 +144,26 @@ DIFFUSION = (
                 Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
                 Param("sample_steps", 20, "DDIM steps of those trajectories"),
                 Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("advunlearn", "diffusion", "adversarial training of the text encoder against erasure-breaking "
+               "words, with a utility regulariser",
+               "Zhang et al., 2024, Defensive Unlearning with Adversarial Training for Robust Concept Erasure in "
+               "Diffusion Models (NeurIPS)",
+               (Param("steps", 40, "defence (text-encoder) Adam steps"), Param("lr", 1e-3, "defence learning rate"),
+                Param("negative_guidance", 1.0, "η of the ESD target"),
+                Param("retain_weight", 0.3, "γ: weight of the utility regulariser on preserve prompts"),
+                Param("attack_every", 1, "run the attack every this many steps"),
+                Param("attack_steps", 5, "Adam steps of each attack on the class word's embedding"),
+                Param("attack_lr", 0.05, "attack learning rate"), Param("batch_size", 16, "states per step"),
+                Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
+                Param("sample_steps", 20, "DDIM steps of those trajectories"),
+                Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
+               "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
+               (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),
+                Param("erase_scale", 1.0, "s_e: weight of the erase (concept → anchor) terms"),
+                Param("preserve_scale", 1.0, "s_p: weight of keeping the other classes' outputs"),
+                Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
+                Param("with_to_k", True, "edit to_k as well as to_v"))),
     MethodInfo("rece", "diffusion", "UCE, then erase in closed form the embeddings that still regenerate the "
                "concept (adversarial rounds)",
                "Gong et al., 2024, Reliable and Efficient Concept Erasure of Text-to-Image Diffusion Models (ECCV)",
@@ -152,13 +172,6 @@ DIFFUSION = (
                 Param("lamb", 0.1, "λ: weight of staying close to the current projection"),
                 Param("erase_scale", 1.0, "s_e: weight of the erase terms"),
                 Param("preserve_scale", 0.1, "s_p: weight of keeping the other classes' outputs"),
-                Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
-                Param("with_to_k", True, "edit to_k as well as to_v"))),
-    MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
-               "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
-               (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),
-                Param("erase_scale", 1.0, "s_e: weight of the erase (concept → anchor) terms"),
-                Param("preserve_scale", 1.0, "s_p: weight of keeping the other classes' outputs"),
                 Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
                 Param("with_to_k", True, "edit to_k as well as to_v"))),
 )

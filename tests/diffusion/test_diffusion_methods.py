@@ -86,8 +86,9 @@ def test_esd_contract_on_a_tiny_unet(tiny_t2i, variant):
 
 
 def test_unknown_method_lists_the_diffusion_methods():
-    with pytest.raises(ConfigError, match="available: esd, rece, uce"):
+    with pytest.raises(ConfigError, match="unknown diffusion method; available: ") as info:
         erase(None, "nope", TASK)
+    assert all(name in str(info.value) for name in ("advunlearn", "esd", "rece", "uce"))
 
 
 def test_rece_adversarial_embedding_is_the_minimiser():
@@ -121,3 +122,26 @@ def test_rece_contract_on_a_tiny_unet(tiny_t2i):
     uce, _ = erase(tiny_t2i, "uce", TASK, lamb=0.1, preserve_scale=0.1)
     dist = lambda m: sum((m.state_dict()[k] - old[k]).norm() for k in moved)  # noqa: E731
     assert dist(new) > dist(uce)
+
+
+def test_perturbed_tokens_changes_only_from_the_slot_on(tiny_t2i):
+    from obliviate.diffusion.methods.advunlearn import perturbed_tokens
+
+    with torch.no_grad():
+        base = tiny_t2i.encode(["a photo of a one"])
+        with perturbed_tokens(tiny_t2i, torch.ones(8), position=5):
+            moved = tiny_t2i.encode(["a photo of a one"])
+        again = tiny_t2i.encode(["a photo of a one"])
+    torch.testing.assert_close(base[:, :5], moved[:, :5])  # causal encoder: positions before the slot unchanged
+    assert not torch.allclose(base[:, 5:], moved[:, 5:])
+    assert torch.equal(base, again)  # the hook is gone after the block
+
+
+def test_advunlearn_contract_on_a_tiny_unet(tiny_t2i):
+    new, log = erase(tiny_t2i, "advunlearn", TASK, steps=2, attack_steps=2, batch_size=4, pool=4, sample_steps=3)
+    old = tiny_t2i.state_dict()
+    moved = {k for k, v in new.state_dict().items() if not torch.equal(v, old[k])}
+    # only the text encoder's transformer layers / final norm move: the UNet and the embeddings are frozen
+    assert moved and all(k.startswith("text.") and "embeddings" not in k for k in moved)
+    assert log["steps"] == 2 and log["delta_norm"] > 0
+    assert all(torch.isfinite(v).all() for v in new.state_dict().values())

@@ -43,14 +43,16 @@ class DemoSettings:
     attack_prompts: int
     frechet_resamples: int
     guidance: float = 3.0
-    methods: tuple[str, ...] = ("uce", "rece", "esd")
+    methods: tuple[str, ...] = ("uce", "rece", "esd", "advunlearn")
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 QUICK = DemoSettings(preset="quick", recipe=Recipe(steps=150, batch_size=32, lr=3e-3), samples_per_class=10,
                      sample_steps=10, judge_epochs=10, attack=AttackConfig(iters=10, samples=4, sample_steps=10),
                      attack_prompts=2, frechet_resamples=50,
-                     overrides={"esd": {"steps": "10", "pool": "8", "batch_size": "8", "sample_steps": "10"}})
+                     overrides={"esd": {"steps": "10", "pool": "8", "batch_size": "8", "sample_steps": "10"},
+                                "advunlearn": {"steps": "5", "attack_steps": "2", "pool": "8", "batch_size": "8",
+                                               "sample_steps": "10"}})
 FULL = DemoSettings(preset="full", recipe=Recipe(steps=4000, batch_size=128, lr=2e-3), samples_per_class=100,
                     sample_steps=25, judge_epochs=30, attack=AttackConfig(iters=40, samples=16, sample_steps=25),
                     attack_prompts=3, frechet_resamples=200)
@@ -83,9 +85,9 @@ def judge_model(model: T2I, judge: Judge, concept: int, x_concept: torch.Tensor,
     imgs = sample(model, flat, s.sample_steps, s.guidance, seed=seed)
     per = {k: imgs[i * s.samples_per_class:(i + 1) * s.samples_per_class] for i, k in enumerate(sorted(prompts))}
     metrics, detail = score(judge, per, concept, s.frechet_resamples)
-    attacked = [fill(HELDOUT_TEMPLATES[i % len(HELDOUT_TEMPLATES)], model.classes[concept])
-                for i in range(s.attack_prompts)]
-    att = run_attack(model, lambda x: judge.predict(x)[0], concept, attacked, x_concept, s.attack, seed)
+    templates = [HELDOUT_TEMPLATES[i % len(HELDOUT_TEMPLATES)] for i in range(s.attack_prompts)]
+    att = run_attack(model, lambda x: judge.predict(x)[0], concept, [fill(t, model.classes[concept]) for t in templates],
+                     x_concept, s.attack, seed, [model.tokenizer.slot_position(t) for t in templates])
     metrics.update(attack_success=att["attack_success"], attack_asr=att["attack_asr"])
     detail["attack"] = att["log"]
     grid = {prompts[k][0]: (((per[k][:GRID_SAMPLES, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
