@@ -157,6 +157,18 @@ DIFFUSION = (
                 Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
                 Param("sample_steps", 20, "DDIM steps of those trajectories"),
                 Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("doco", "diffusion", "adversarial domain correction of the concept towards an anchor, with "
+               "concept-preserving gradients",
+               "Wu et al., 2025, Unlearning Concepts in Diffusion Model via Concept Domain Correction and Concept "
+               "Preserving Gradient (AAAI)",
+               (Param("steps", 40, "Adam steps on the cross-attention parameters"), Param("lr", 1e-3, "learning rate"),
+                Param("disc_lr", 1e-3, "discriminator learning rate"),
+                Param("prior_weight", 1.0, "weight of the prior-preservation MSE on preserve prompts"),
+                Param("surgery", 1.0, "λ of the concept-preserving gradient surgery"),
+                Param("batch_size", 16, "states per step"),
+                Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
+                Param("sample_steps", 20, "DDIM steps of those trajectories"),
+                Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
     MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
                "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
                (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),

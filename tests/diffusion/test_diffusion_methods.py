@@ -88,7 +88,7 @@ def test_esd_contract_on_a_tiny_unet(tiny_t2i, variant):
 def test_unknown_method_lists_the_diffusion_methods():
     with pytest.raises(ConfigError, match="unknown diffusion method; available: ") as info:
         erase(None, "nope", TASK)
-    assert all(name in str(info.value) for name in ("advunlearn", "esd", "rece", "uce"))
+    assert all(name in str(info.value) for name in ("advunlearn", "doco", "esd", "rece", "uce"))
 
 
 def test_rece_adversarial_embedding_is_the_minimiser():
@@ -145,3 +145,23 @@ def test_advunlearn_contract_on_a_tiny_unet(tiny_t2i):
     assert moved and all(k.startswith("text.") and "embeddings" not in k for k in moved)
     assert log["steps"] == 2 and log["delta_norm"] > 0
     assert all(torch.isfinite(v).all() for v in new.state_dict().values())
+
+
+def test_doco_gradient_surgery_hand_computed():
+    from obliviate.diffusion.methods.doco import preserving_gradient
+
+    # g_u = [1, 0], g_p = [−1, 1]: cos = −1/√2, ĝ_p = [−1, 1]/√2 → g_u + (1/√2)·ĝ_p = [1, 0] + [−½, ½] = [½, ½],
+    # which no longer points against g_p (its dot with ĝ_p goes from −1/√2 to 0)
+    out = preserving_gradient(torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 1.0]))
+    torch.testing.assert_close(out, torch.tensor([0.5, 0.5]))
+    # no conflict: unchanged
+    torch.testing.assert_close(preserving_gradient(torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])),
+                               torch.tensor([1.0, 0.0]))
+
+
+def test_doco_contract_on_a_tiny_unet(tiny_t2i):
+    new, log = erase(tiny_t2i, "doco", TASK, steps=2, batch_size=4, pool=4, sample_steps=3)
+    old = tiny_t2i.state_dict()
+    moved = {k for k, v in new.state_dict().items() if not torch.equal(v, old[k])}
+    assert moved and all(k.startswith("unet.") and "attn2" in k for k in moved)
+    assert log["steps"] == 2 and all(torch.isfinite(v).all() for v in new.state_dict().values())
