@@ -169,6 +169,12 @@ DIFFUSION = (
                 Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
                 Param("sample_steps", 20, "DDIM steps of those trajectories"),
                 Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("memorized_subspace", "diffusion", "prune the feed-forward neurons that memorised (or concept) "
+               "prompts activate more than others (Wanda)",
+               "Chavhan et al., 2024, Memorized Images in Diffusion Models share a Subspace that can be Located and "
+               "Deleted; pruning as in their ConceptPrune code",
+               (Param("skill_ratio", 0.02, "share of each FFN output row's inputs considered (top by target score)"),
+                Param("timesteps", (999, 750, 500), "noise levels at which the FFN input activations are recorded"))),
     MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
                "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
                (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),

@@ -88,7 +88,7 @@ def test_esd_contract_on_a_tiny_unet(tiny_t2i, variant):
 def test_unknown_method_lists_the_diffusion_methods():
     with pytest.raises(ConfigError, match="unknown diffusion method; available: ") as info:
         erase(None, "nope", TASK)
-    assert all(name in str(info.value) for name in ("advunlearn", "doco", "esd", "rece", "uce"))
+    assert all(name in str(info.value) for name in ("advunlearn", "doco", "esd", "memorized_subspace", "rece", "uce"))
 
 
 def test_rece_adversarial_embedding_is_the_minimiser():
@@ -165,3 +165,39 @@ def test_doco_contract_on_a_tiny_unet(tiny_t2i):
     moved = {k for k, v in new.state_dict().items() if not torch.equal(v, old[k])}
     assert moved and all(k.startswith("unet.") and "attn2" in k for k in moved)
     assert log["steps"] == 2 and all(torch.isfinite(v).all() for v in new.state_dict().values())
+
+
+def test_replication_detector_flags_planted_duplicates():
+    from obliviate.diffusion.methods.memorized_subspace import replication
+
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(50, 1, 8, 8, generator=g)
+    planted = train[[3, 17]] + 0.01 * torch.randn(2, 1, 8, 8, generator=g)  # near-copies of two training images
+    fresh = torch.rand(3, 1, 8, 8, generator=g)
+    dist, hit = replication(torch.cat([planted, fresh]), train, threshold=0.5)
+    assert hit.tolist() == [True, True, False, False, False]
+    assert dist[:2].max() < 0.2 < dist[2:].min()
+
+
+def test_wanda_mask_recovers_the_neurons_target_prompts_light_up():
+    from obliviate.diffusion.methods.memorized_subspace import wanda_mask
+
+    w = torch.ones(3, 10)
+    base = torch.ones(10)
+    target = torch.ones(10)
+    target[[2, 7]] = 5.0  # target prompts light up inputs 2 and 7
+    mask = wanda_mask(w, target, base, skill_ratio=0.2)  # top 2 of 10 per row
+    assert mask.sum() == 6 and mask[:, [2, 7]].all()
+    assert not wanda_mask(w, base, base, 0.2).any()  # no input beats the base: nothing is pruned
+
+
+def test_memorized_subspace_contract_on_a_tiny_unet(tiny_t2i):
+    new, log = erase(tiny_t2i, "memorized_subspace", TASK, skill_ratio=0.1)
+    old = tiny_t2i.state_dict()
+    moved = {k for k, v in new.state_dict().items() if not torch.equal(v, old[k])}
+    assert all(k.endswith("ff.net.2.weight") for k in moved)
+    for k in moved:
+        assert (new.state_dict()[k] == 0).sum() > (old[k] == 0).sum()  # weights were zeroed, none changed otherwise
+        per_row = ((new.state_dict()[k] == 0) & (old[k] != 0)).sum(1)
+        assert per_row.max() <= max(1, int(0.1 * old[k].shape[1]))  # at most skill_ratio of each row
+    assert 0 <= log["pruned_fraction"] <= 0.1
