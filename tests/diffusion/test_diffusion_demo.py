@@ -49,7 +49,7 @@ def test_quick_demo_end_to_end(tmp_path):
                  "--cache", str(tmp_path / "c")]) == 0
     elapsed = time.perf_counter() - start
     names = sorted(p.parent.name for p in (tmp_path / "o").glob("*/results.json"))
-    assert names == ["esd", "oracle", "target", "uce"]
+    assert names == ["advunlearn", "doco", "esd", "memorized_subspace", "oracle", "rece", "target", "uce"]
     res = json.loads((tmp_path / "o" / "uce" / "results.json").read_text())
     assert res["track"] == "diffusion" and res["config"]["concept"] == "3"
     for key in ("concept_rate", "other_recognition", "frechet_concept", "frechet_other", "attack_success"):

@@ -200,4 +200,4 @@ def test_memorized_subspace_contract_on_a_tiny_unet(tiny_t2i):
         assert (new.state_dict()[k] == 0).sum() > (old[k] == 0).sum()  # weights were zeroed, none changed otherwise
         per_row = ((new.state_dict()[k] == 0) & (old[k] != 0)).sum(1)
         assert per_row.max() <= max(1, int(0.1 * old[k].shape[1]))  # at most skill_ratio of each row
-    assert 0 <= log["pruned_fraction"] <= 0.1
+    assert moved and log["pruned_weights"] > 0 and log["pruned_fraction"] <= 0.1

@@ -43,16 +43,17 @@ class DemoSettings:
     attack_prompts: int
     frechet_resamples: int
     guidance: float = 3.0
-    methods: tuple[str, ...] = ("uce", "rece", "esd", "advunlearn")
+    methods: tuple[str, ...] = ("uce", "rece", "esd", "advunlearn", "doco", "memorized_subspace")
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-QUICK = DemoSettings(preset="quick", recipe=Recipe(steps=150, batch_size=32, lr=3e-3), samples_per_class=10,
+QUICK = DemoSettings(preset="quick", recipe=Recipe(steps=100, batch_size=32, lr=3e-3), samples_per_class=8,
                      sample_steps=10, judge_epochs=10, attack=AttackConfig(iters=10, samples=4, sample_steps=10),
                      attack_prompts=2, frechet_resamples=50,
                      overrides={"esd": {"steps": "10", "pool": "8", "batch_size": "8", "sample_steps": "10"},
                                 "advunlearn": {"steps": "5", "attack_steps": "2", "pool": "8", "batch_size": "8",
-                                               "sample_steps": "10"}})
+                                               "sample_steps": "10"},
+                                "doco": {"steps": "5", "pool": "8", "batch_size": "8", "sample_steps": "10"}})
 FULL = DemoSettings(preset="full", recipe=Recipe(steps=4000, batch_size=128, lr=2e-3), samples_per_class=100,
                     sample_steps=25, judge_epochs=30, attack=AttackConfig(iters=40, samples=16, sample_steps=25),
                     attack_prompts=3, frechet_resamples=200)

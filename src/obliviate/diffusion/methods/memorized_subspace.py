@@ -40,13 +40,16 @@ def wanda_mask(weight: torch.Tensor, norm_target: torch.Tensor, norm_base: torch
 
 
 def ffn_input_norms(model: T2I, prompts: list[str], timesteps: list[int], seed: int) -> dict[str, torch.Tensor]:
-    """name of each `ff.net.2` → ||X_j||₂ over tokens, samples and timesteps of its input (d_ff,)."""
+    """name of each `ff.net.2` → the root-mean-square of input neuron j over tokens, samples and timesteps (d_ff,):
+    ||X_j||₂ normalised by the number of rows, so that prompt sets of different sizes compare."""
     layers = {n: m for n, m in model.unet.named_modules() if n.endswith("ff.net.2")}
-    sums = {n: 0.0 for n in layers}
+    sums, rows = {n: 0.0 for n in layers}, dict.fromkeys(layers, 0)
 
     def hook(name):
         def fn(_m, inputs, _out):
-            sums[name] = sums[name] + inputs[0].detach().pow(2).flatten(0, -2).sum(0)
+            flat = inputs[0].detach().flatten(0, -2)  # (rows, d_ff)
+            sums[name] = sums[name] + flat.pow(2).sum(0)
+            rows[name] += flat.shape[0]
         return fn
 
     handles = [m.register_forward_hook(hook(n)) for n, m in layers.items()]
@@ -60,7 +63,7 @@ def ffn_input_norms(model: T2I, prompts: list[str], timesteps: list[int], seed: 
     finally:
         for h in handles:
             h.remove()
-    return {n: s.sqrt() for n, s in sums.items()}
+    return {n: (s / max(rows[n], 1)).sqrt() for n, s in sums.items()}
 
 
 @register("memorized_subspace", track="diffusion")
