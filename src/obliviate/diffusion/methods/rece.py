@@ -78,7 +78,8 @@ class RECE:
         residuals = []
         for _ in range(self.epochs):
             adv = adversarial_embedding([p.weight for p in projs], original, concept, self.lam_reg)
-            residuals.append(float(sum(((adv @ p.weight.T - concept @ wo.T) ** 2).sum()
-                                       for p, wo in zip(projs, original, strict=True))))
+            with torch.no_grad():
+                residuals.append(float(sum(((adv @ p.weight.T - concept @ wo.T) ** 2).sum()
+                                           for p, wo in zip(projs, original, strict=True))))
             self._erase(projs, adv, anchor, preserve)
         return {"projections_edited": len(projs), "adversarial_residuals": residuals}
