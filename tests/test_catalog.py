@@ -6,7 +6,7 @@ import pytest
 from obliviate import catalog
 
 
-@pytest.mark.parametrize("track", ["llm", "vision"])
+@pytest.mark.parametrize("track", ["llm", "vision", "diffusion"])
 def test_entries_match_the_registered_dataclasses(track):
     from obliviate.methods import TRACKS, available, describe
 
@@ -19,7 +19,7 @@ def test_entries_match_the_registered_dataclasses(track):
         assert list(info.defaults().items()) == list(described["defaults"].items()), name
 
 
-@pytest.mark.parametrize("track", ["llm", "vision"])
+@pytest.mark.parametrize("track", ["llm", "vision", "diffusion"])
 def test_every_parameter_has_help(track):
     for info in catalog.METHODS[track].values():
         assert info.params, info.name

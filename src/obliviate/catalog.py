@@ -26,7 +26,7 @@ class Param:
 @dataclass(frozen=True)
 class MethodInfo:
     name: str
-    track: str  # "llm" or "vision" (obliviate.methods.registry.TRACKS)
+    track: str  # "llm", "vision" or "diffusion" (obliviate.methods.registry.TRACKS)
     summary: str
     paper: str | None
     params: tuple[Param, ...]
@@ -178,8 +178,74 @@ REGRESSION = (
                _adam(Param("proxy_epochs", 20, "epochs of the retain-only proxy (the 'blindspot' model)"),
                      Param("beta", 50.0, "weight of the attention-transfer term on forget rows"), epochs=15)),
 )
+
+
+# --------------------------------------------------------------------------- diffusion track (obliviate.diffusion.methods)
+
+DIFFUSION = (
+    MethodInfo("esd", "diffusion", "fine-tune the UNet towards the frozen model's negatively guided noise for the "
+               "concept (ESD-x / ESD-u)", "Gandikota et al., 2023, Erasing Concepts from Diffusion Models (ICCV)",
+               (Param("variant", "xattn", "parameters trained: xattn (ESD-x), noxattn (ESD-u), strict (attn2 K/V); "
+                                          "esd-x / esd-u / esd-x-strict accepted"),
+                Param("negative_guidance", 1.0, "η: how far past the unconditional noise the target points"),
+                Param("steps", 60, "Adam steps"), Param("lr", 1e-3, "Adam learning rate"),
+                Param("batch_size", 16, "states per step"),
+                Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
+                Param("sample_steps", 20, "DDIM steps of those trajectories"),
+                Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("advunlearn", "diffusion", "adversarial training of the text encoder against erasure-breaking "
+               "words, with a utility regulariser",
+               "Zhang et al., 2024, Defensive Unlearning with Adversarial Training for Robust Concept Erasure in "
+               "Diffusion Models (NeurIPS)",
+               (Param("steps", 40, "defence (text-encoder) Adam steps"), Param("lr", 1e-3, "defence learning rate"),
+                Param("negative_guidance", 1.0, "η of the ESD target"),
+                Param("retain_weight", 0.3, "γ: weight of the utility regulariser on preserve prompts"),
+                Param("attack_every", 1, "run the attack every this many steps"),
+                Param("attack_steps", 5, "Adam steps of each attack on the class word's embedding"),
+                Param("attack_lr", 0.05, "attack learning rate"), Param("batch_size", 16, "states per step"),
+                Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
+                Param("sample_steps", 20, "DDIM steps of those trajectories"),
+                Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("doco", "diffusion", "adversarial domain correction of the concept towards an anchor, with "
+               "concept-preserving gradients",
+               "Wu et al., 2025, Unlearning Concepts in Diffusion Model via Concept Domain Correction and Concept "
+               "Preserving Gradient (AAAI)",
+               (Param("steps", 40, "Adam steps on the cross-attention parameters"), Param("lr", 1e-3, "learning rate"),
+                Param("disc_lr", 1e-3, "discriminator learning rate"),
+                Param("prior_weight", 1.0, "weight of the prior-preservation MSE on preserve prompts"),
+                Param("surgery", 1.0, "λ of the concept-preserving gradient surgery"),
+                Param("batch_size", 16, "states per step"),
+                Param("pool", 16, "trajectories of the frozen model's concept generations the states come from"),
+                Param("sample_steps", 20, "DDIM steps of those trajectories"),
+                Param("start_guidance", 3.0, "CFG scale of those trajectories"))),
+    MethodInfo("memorized_subspace", "diffusion", "prune the feed-forward neurons that memorised (or concept) "
+               "prompts activate more than others (Wanda)",
+               "Chavhan et al., 2024, Memorized Images in Diffusion Models share a Subspace that can be Located and "
+               "Deleted; pruning as in their ConceptPrune code",
+               (Param("skill_ratio", 0.02, "share of each FFN output row's inputs considered (top by target score)"),
+                Param("timesteps", (999, 750, 500), "noise levels at which the FFN input activations are recorded"))),
+    MethodInfo("uce", "diffusion", "closed-form edit of cross-attention key/value projections: concept → anchor, "
+               "preserve set kept", "Gandikota et al., 2024, Unified Concept Editing in Diffusion Models (WACV)",
+               (Param("lamb", 0.5, "λ: weight of staying close to the old projection"),
+                Param("erase_scale", 1.0, "s_e: weight of the erase (concept → anchor) terms"),
+                Param("preserve_scale", 1.0, "s_p: weight of keeping the other classes' outputs"),
+                Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
+                Param("with_to_k", True, "edit to_k as well as to_v"))),
+    MethodInfo("rece", "diffusion", "UCE, then erase in closed form the embeddings that still regenerate the "
+               "concept (adversarial rounds)",
+               "Gong et al., 2024, Reliable and Efficient Concept Erasure of Text-to-Image Diffusion Models (ECCV)",
+               (Param("epochs", 2, "adversarial rounds after the UCE edit"),
+                Param("lam_reg", 0.1, "λ_reg: ridge weight of the adversarial embedding's closed form"),
+                Param("lamb", 0.1, "λ: weight of staying close to the current projection"),
+                Param("erase_scale", 1.0, "s_e: weight of the erase terms"),
+                Param("preserve_scale", 0.1, "s_p: weight of keeping the other classes' outputs"),
+                Param("tokens", "tail", "positions edited: tail (class word to the end) or slot (class word only)"),
+                Param("with_to_k", True, "edit to_k as well as to_v"))),
+)
+
 METHODS: dict[str, dict[str, MethodInfo]] = {"llm": {m.name: m for m in LLM}, "vision": {m.name: m for m in VISION},
-                                             "regression": {m.name: m for m in REGRESSION}}
+                                             "regression": {m.name: m for m in REGRESSION},
+                                             "diffusion": {m.name: m for m in DIFFUSION}}
 
 
 def listing(track: str | None = None) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "obliviate.eval.cli",
     "obliviate.report.cli",
     "obliviate.vision.cli",
+    "obliviate.diffusion.cli",
     "obliviate.audit.cli",
     "obliviate.exact.cli",
     "obliviate.ledger.cli",

@@ -210,7 +210,7 @@ BAD = {
     "nometrics.json": ('{"schema_version": 1}', "field 'metrics': missing required key"),
     "badentry.json": ('{"schema_version": 1, "metrics": {"verbmem": 3}}', "field 'metrics.verbmem'"),
     "badvalue.json": ('{"schema_version": 1, "metrics": {"verbmem": {"value": "high"}}}', "must be a number"),
-    "badtrack.json": ('{"schema_version": 1, "track": "audio", "metrics": {}}', "must be 'llm' or 'vision'"),
+    "badtrack.json": ('{"schema_version": 1, "track": "audio", "metrics": {}}', "must be 'llm', 'vision' or 'diffusion'"),
 }
 
 

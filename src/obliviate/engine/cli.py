@@ -45,7 +45,7 @@ def register(sub) -> None:
 
     m = sub.add_parser("methods", help="list the unlearning methods of every track: summary, paper, defaults")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    m.add_argument("--track", choices=("llm", "vision", "regression"), help="only this track's methods")
+    m.add_argument("--track", choices=("llm", "vision", "regression", "diffusion"), help="only this track's methods")
     m.set_defaults(func=list_methods)
 
 

@@ -16,6 +16,8 @@ else it must have depends on its track (`REQUIRED`):
   `phases(epoch)`; see `obliviate.vision.methods` for the protocol and its optional hooks.
 - regression: its Adam settings (`lr`, `epochs`, `batch_size`, `weight_decay`) and `phases(epoch)`; see
   `obliviate.vision.regression.methods`.
+- diffusion: `edit(model, task) -> log`, changing a copy of a text-to-image model in place (a closed form or a short
+  fine-tuning); see `obliviate.diffusion.methods.protocol`.
 """
 from __future__ import annotations
 
@@ -30,11 +32,12 @@ from obliviate.config import ConfigError, replace_checked
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # track -> the module whose import registers that track's methods (a new track, e.g. diffusion, adds one line)
 TRACKS = {"llm": "obliviate.methods", "vision": "obliviate.vision.methods",
-          "regression": "obliviate.vision.regression.methods"}
+          "regression": "obliviate.vision.regression.methods", "diffusion": "obliviate.diffusion.methods"}
 REQUIRED = {
     "llm": ("summary", "paper", "needs", "loss"),
     "vision": ("summary", "paper", "phases", "lr", "epochs", "batch_size", "momentum", "weight_decay", "schedule"),
     "regression": ("summary", "paper", "phases", "lr", "epochs", "batch_size", "weight_decay"),
+    "diffusion": ("summary", "paper", "edit"),
 }
 _REGISTRY: dict[tuple[str, str], type] = {}  # insertion order = listing order
 

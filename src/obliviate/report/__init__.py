@@ -25,7 +25,8 @@ def build_html(results: Sequence[Mapping[str, Any] | str | os.PathLike], title: 
     from .load import arrange, load_results
 
     runs = load_results(results)
-    return page(title, arrange(runs, "llm"), arrange(runs, "vision"), [r.source for r in runs])
+    return page(title, arrange(runs, "llm"), arrange(runs, "vision"), [r.source for r in runs],
+                diffusion=arrange(runs, "diffusion"))
 
 
 def write_report(results: Sequence[Mapping[str, Any] | str | os.PathLike], out: str | os.PathLike,

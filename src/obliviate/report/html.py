@@ -227,12 +227,15 @@ def warnings_banner(runs: list[Run]) -> str:
             f"<ul>{''.join(lines)}</ul></div>")
 
 
-def page(title: str, llm: list[Run], vision: list[Run], sources: list[str]) -> str:
+def page(title: str, llm: list[Run], vision: list[Run], sources: list[str], diffusion: list[Run] = ()) -> str:
     from obliviate import __version__
+
+    from .diffusion import diffusion_section
 
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     n_runs = len(sources)
-    body = (llm_section(llm) if llm else "") + (vision_section(vision) if vision else "")
+    body = (llm_section(llm) if llm else "") + (vision_section(vision) if vision else "") \
+        + (diffusion_section(list(diffusion)) if diffusion else "")
     listed = "".join(f"<li><code>{e(s)}</code></li>" for s in sources)
     return ("<!DOCTYPE html>\n"
             f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
@@ -240,5 +243,5 @@ def page(title: str, llm: list[Run], vision: list[Run], sources: list[str]) -> s
             f"<body><main><header><h1>{e(title)}</h1>"
             f'<p class="sub">{n_runs} results file{"s" if n_runs != 1 else ""} · generated {when} · '
             f"obliviate {e(__version__)}. Every forget metric is read against the oracle, a model trained "
-            f"without the forget set.</p>{warnings_banner(llm + vision)}</header>"
+            f"without the forget set.</p>{warnings_banner(llm + vision + list(diffusion))}</header>"
             f"{body}<footer><p>Built from:</p><ul>{listed}</ul></footer></main></body></html>\n")

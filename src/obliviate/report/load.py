@@ -34,6 +34,7 @@ class Run:
     warnings: tuple[str, ...] = ()  # e.g. "target not memorised ...": comparisons with this run are not meaningful
     audits: Mapping[str, Any] = field(default_factory=dict)  # an audit.json merged in (obliviate.audit)
     guard: Mapping[str, Any] = field(default_factory=dict)  # an inference-time guard's block (weights unchanged)
+    samples: Mapping[str, Any] = field(default_factory=dict)  # diffusion track: prompt → grey images (lists of rows)
 
     @property
     def role(self) -> str:
@@ -57,8 +58,8 @@ def _track(obj: Mapping[str, Any], metrics: Mapping[str, Any], source: str) -> s
     track = obj.get("track")
     if track is None:  # older files: infer from the metric set
         return "vision" if any(m in metrics for m in VISION_METRICS) else "llm"
-    if track not in ("llm", "vision"):
-        raise DataError("must be 'llm' or 'vision'", file=source, field="track", value=track)
+    if track not in ("llm", "vision", "diffusion"):
+        raise DataError("must be 'llm', 'vision' or 'diffusion'", file=source, field="track", value=track)
     return track
 
 
@@ -92,11 +93,12 @@ def parse_run(obj: Any, source: str) -> Run:
     warnings = tuple(str(w) for w in obj.get("warnings") or [] if isinstance(w, str))
     audits = obj.get("audits") if isinstance(obj.get("audits"), Mapping) else {}
     guard = obj.get("guard") if isinstance(obj.get("guard"), Mapping) else {}
+    samples = obj.get("samples") if isinstance(obj.get("samples"), Mapping) else {}
     return Run(name=_name(obj, source), track=_track(obj, metrics, source), source=source, metrics=metrics,
                oracle_metrics=oracle_metrics,
                muse={k: c for k, c in muse.items() if isinstance(c, Mapping)},
                curve=[p for p in curve if isinstance(p, Mapping)], cost=cost, warnings=warnings, audits=audits,
-               guard=guard)
+               guard=guard, samples=samples)
 
 
 def load_results(items: Iterable[Mapping[str, Any] | str | Path]) -> list[Run]:
