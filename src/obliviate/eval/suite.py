@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from obliviate.errors import ModelError, ObliviateError
 from obliviate.models import generate_ids, pad_id
 from obliviate.results import build_results, check_results, env_info, read_results
@@ -65,6 +67,19 @@ def score_model(model, tokenizer, plan: Plan, batch_size: int = 32) -> tuple[dic
     timing = {"scoring_s": t1 - t0, "generation_s": t2 - t1, "metrics_s": time.perf_counter() - t2,
               "sequences": len(plan.book), "generations": sum(len(v) for v in answers.values()) + len(verb or [])}
     return metrics, timing
+
+
+def same_weights(a, b) -> bool:
+    """True when `b` is `a`, or a model of the same class with bit-identical parameters and buffers (an oracle
+    given as the model's own path): scoring it again would only repeat the same numbers."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].shape == sb[k].shape and sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k].to(sa[k].device))
+        for k in sa)
 
 
 def check_same_tokenizer(tokenizer, other, model=None, oracle_model=None) -> None:
@@ -176,8 +191,9 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
     metrics, timing = score_model(model, tokenizer, plan, batch_size)
     o_metrics, source = None, None
-    if oracle_model is model:  # the oracle against itself: its own scores are the oracle's, no second pass
-        o_metrics, source = copy.deepcopy(metrics), "model (itself)"
+    if oracle_model is not None and same_weights(model, oracle_model):
+        # the oracle against itself (the same object, or the same weights loaded twice): no second pass
+        o_metrics, source = copy.deepcopy(metrics), "model (itself)" if oracle_model is model else "model (same weights)"
     elif oracle_model is not None:
         o_metrics, o_timing = score_model(oracle_model, tokenizer, plan, batch_size)
         source = str(oracle) if isinstance(oracle, (str, Path)) else "model"
