@@ -105,3 +105,15 @@ def test_packed_runs_in_the_models_dtype(tokenizer, qa_records, dtype):
     tol = 1e-5 if dtype == torch.float32 else 5e-2
     for x, y in zip(book.run(model, 0, packed=False), book.run(model, 0), strict=True):
         np.testing.assert_allclose(x.logp, y.logp, atol=tol, rtol=tol)
+
+
+def test_other_model_types_keep_the_padded_path(tokenizer, qa_records, monkeypatch):
+    """Packing is the default only for model types whose attention takes the tree mask as given (Llama)."""
+    from obliviate.eval import scoring
+
+    model = build_model("tiny", tokenizer, seed=0)
+    book = ScoreBook()
+    book.add(encode_qa(tokenizer, qa_records[0]["question"], "In Oslo."))
+    monkeypatch.setattr(scoring, "pack_rows", lambda items: pytest.fail("packed"))
+    monkeypatch.setattr(model.config, "model_type", "other")
+    assert book.run(model, tokenizer.pad_token_id)[0].logp.size > 0

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from obliviate.models import Encoded, collate, forward_logprobs
+from obliviate.models.recycling import supports
 from obliviate.models.scoped import eval_mode
 
 from .packing import pack_rows, packed_default, row_batches, score_rows
@@ -58,13 +59,13 @@ class ScoreBook:
     def run(self, model, pad_id: int, max_batch: int = MAX_BATCH, packed: bool | None = None) -> list[TokenStats]:
         """Score every registered sequence; the list is indexed by the handles `add` returned.
 
-        packed (default: on unless OBLIVIATE_PACKED_SCORING=0): sequences sharing a prompt are scored in one
-        row with the prompt run once (`packing.py`); False: each sequence in its own padded row."""
+        packed (default: on unless OBLIVIATE_PACKED_SCORING=0, for Llama-type models): sequences sharing a prompt
+        are scored in one row with the prompt run once (`packing.py`); False: each sequence in its own padded row."""
         vocab = getattr(model, "module", model).get_input_embeddings().weight.shape[0]  # DDP wraps in .module
         max_tokens = max(512, LOGIT_BUDGET // vocab)
         out: list[TokenStats | None] = [None] * len(self.items)
-        if packed is None:
-            packed = packed_default()
+        if packed is None:  # the default only where the tree mask is known to reach attention as given
+            packed = packed_default() and supports(getattr(model, "module", model))
         if packed:
             self._run_packed(model, pad_id, max_tokens, max_batch, out)
             return out  # type: ignore[return-value]
