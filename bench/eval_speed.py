@@ -1,16 +1,25 @@
-"""Speed of the evaluation suite on the default demo corpus (150 persons, 4 facts, 15 holdout, forget10) with
-the `small` preset: seconds per suite, items per second, and the share of time spent in greedy generation.
+"""Speed of the evaluation suite, and what packed scoring and Token Recycling each buy, in one run.
 
-By default the target and oracle are freshly initialised (untrained) `small` models: timing needs no trained
-weights, but an untrained model never emits EOS, so every generation runs to its full budget (200 tokens total
-for TOFU answers, 128 for verbmem) — an upper bound on generation time. Pass --model/--oracle for trained ones.
-Run: OMP_NUM_THREADS=1 .venv/bin/python bench/eval_speed.py [--suites mia,tofu,muse,all] [--device cpu]
-The last line is JSON.
+Corpus: the persons corpus (default: the demo's 150 persons, 4 facts, 15 holdout, forget10; pass --persons/--facts/
+--holdout to match the corpus the models were trained on) with the `small` preset. By default the target and oracle
+are freshly initialised (untrained): an untrained model never emits EOS, so every generation runs to its full budget
+(the worst case for generation). Pass --model/--oracle for trained ones (e.g. the demo's cached models).
+
+Printed, per suite: wall seconds for model + oracle with the defaults (packed scoring, Token Recycling), the share in
+generation, and the process's peak resident memory. Then, same model, same sequences, same prompts, one run:
+- scoring: the plan's sequences scored packed (prompt once, `eval/packing.py`) vs plain padded rows;
+- generation: the plan's greedy prompts (TOFU answers, knowmem, verbmem) decoded plainly vs with Token Recycling
+  (`models/recycling.py`), per batch size (--gen-batch-sizes), outputs checked bit-identical; the two alternate
+  (--repeats rounds, the fastest of each kept) so a shared machine slows both alike.
+The last line is JSON: `scoring_speedup`, `token_recycling_speedup` (generation seconds plain / recycled at the
+suite's batch size), `token_recycling_by_batch`, `peak_rss_mb`.
+Run: OMP_NUM_THREADS=1 .venv/bin/python bench/eval_speed.py [--suites all] [--model M --oracle O --persons 20 --facts 6]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -20,8 +29,9 @@ import torch
 
 from obliviate.data import load_splits
 from obliviate.data.persons import generate
+from obliviate.eval.plan import VERBMEM_NEW, build_plan
 from obliviate.eval.suite import evaluate
-from obliviate.models import build_model, load, n_params, train_tokenizer
+from obliviate.models import build_model, generate_ids, load, n_params, pad_id, train_tokenizer
 from obliviate.models.corpus import corpus_texts
 
 
@@ -36,46 +46,103 @@ def models(args, corpus: Path):
     return tok, model, oracle, "untrained small preset (generation runs to its full budget)"
 
 
-def items(results: dict) -> int:
-    """Evaluated items: every QA item and text the suite touched (each split counted once)."""
-    counts = results["config"]["splits"]
-    m = results["metrics"]
-    used = [s for s in ("forget", "retain", "neighbours", "holdout") if f"{s}/prob" in m]
-    n = sum(counts.get(s) or 0 for s in used)
-    n += sum(counts.get(f"{s}_perturbed") or 0 for s in used if f"{s}/truth_ratio" in m)
-    return n + (m["verbmem"]["n"] if "verbmem" in m else 0)
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--suites", default="mia,tofu,muse,all")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--oracle", default=None)
-    ap.add_argument("--batch-size", type=int, default=32)
-    args = ap.parse_args()
-    corpus = Path(tempfile.mkdtemp()) / "persons"
-    generate(corpus, persons=150, facts=4, holdout=15, seed=0)
-    splits = load_splits(corpus, "forget10")
-    tok, model, oracle, kind = models(args, corpus)
+def suite_rows(args, tok, model, oracle, splits) -> dict:
     rows = {}
-    for suite in args.suites.split(","):
+    for suite in filter(None, args.suites.split(",")):
         t0 = time.perf_counter()
         r = evaluate(model, tok, splits, oracle=(oracle, tok), suite=suite, batch_size=args.batch_size)
         wall = time.perf_counter() - t0
         t = r["timing"]
         gen = t["generation_s"] + t["oracle"]["generation_s"]
-        n = items(r)
-        rows[suite] = {"seconds": round(wall, 2), "items": n, "items_per_s": round(2 * n / wall, 1),
-                       "generation_share": round(gen / wall, 3), "scoring_s": round(t["scoring_s"], 2),
-                       "generation_s": round(t["generation_s"], 2), "sequences": t["sequences"],
-                       "generations": t["generations"]}
-        print(f"{suite:>4}: {wall:7.1f} s  {n} items x 2 models  {2 * n / wall:6.1f} items/s  "
-              f"generation {100 * gen / wall:4.1f}%  (scoring {t['scoring_s']:.1f} s, {t['sequences']} sequences; "
-              f"generation {t['generation_s']:.1f} s, {t['generations']} prompts; per model)", flush=True)
+        rows[suite] = {"seconds": round(wall, 2), "scoring_s": round(t["scoring_s"], 2),
+                       "generation_s": round(t["generation_s"], 2), "generation_share": round(gen / wall, 3),
+                       "sequences": t["sequences"], "generations": t["generations"], "peak_rss_mb": round(peak_rss_mb())}
+        print(f"{suite:>4}: {wall:7.1f} s model + oracle, generation {100 * gen / wall:4.1f}%  (per model: scoring "
+              f"{t['scoring_s']:.1f} s for {t['sequences']} sequences, generation {t['generation_s']:.1f} s for "
+              f"{t['generations']} prompts); peak RSS {peak_rss_mb():.0f} MB", flush=True)
+    return rows
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def scoring(plan, model, tok, repeats: int) -> dict:
+    best = {"plain": float("inf"), "packed": float("inf")}
+    for _ in range(repeats):
+        for name in best:
+            dt, _ = timed(lambda name=name: plan.book.run(model, pad_id(tok), packed=name == "packed"))
+            best[name] = min(best[name], dt)
+    out = {k + "_s": round(v, 2) for k, v in best.items()} | {"speedup": round(best["plain"] / best["packed"], 2)}
+    print(f"scoring {len(plan.book)} sequences: plain {best['plain']:.2f} s, packed {best['packed']:.2f} s "
+          f"({out['speedup']:.2f}x)", flush=True)
+    return out
+
+
+def generation(plan, model, tok, sizes: list[int], repeats: int, limit: int | None = None) -> dict:
+    prompts = [p for ev in plan.qa.values() for p in ev.prompts]
+    budgets = [b for ev in plan.qa.values() for b in ev.budgets]
+    if plan.verb is not None:
+        prompts += plan.verb.prompts
+        budgets += [VERBMEM_NEW] * len(plan.verb.prompts)
+    if limit:  # an even spread over the plan's prompts
+        step = max(1, len(prompts) // limit)
+        prompts, budgets = prompts[::step][:limit], budgets[::step][:limit]
+    out = {}
+    for bs in sizes:
+        best, same = {False: float("inf"), True: float("inf")}, True
+        for _ in range(repeats):
+            got = {}
+            for rec in best:
+                dt, got[rec] = timed(lambda rec=rec, bs=bs: generate_ids(model, prompts, budgets, pad_id(tok),
+                                                                  tok.eos_token_id, bs, recycle=rec))
+                best[rec] = min(best[rec], dt)
+            same = same and got[False] == got[True]
+        new = sum(len(g) for g in got[False])
+        out[bs] = {"plain_s": round(best[False], 2), "recycled_s": round(best[True], 2),
+                   "speedup": round(best[False] / best[True], 2), "identical": same, "new_tokens": new}
+        print(f"generation batch {bs:>2}: {len(prompts)} prompts, {new} new tokens: plain {best[False]:.2f} s, "
+              f"recycled {best[True]:.2f} s ({out[bs]['speedup']:.2f}x), identical: {same}", flush=True)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suites", default="all", help="comma-separated; empty: only the comparisons")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--oracle", default=None)
+    ap.add_argument("--persons", type=int, default=150)
+    ap.add_argument("--facts", type=int, default=4)
+    ap.add_argument("--holdout", type=int, default=15)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--gen-batch-sizes", default="1,4,16,32")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--max-prompts", type=int, default=None, help="generation comparison on this many prompts")
+    args = ap.parse_args()
+    corpus = Path(tempfile.mkdtemp()) / "persons"
+    generate(corpus, persons=args.persons, facts=args.facts, holdout=args.holdout, seed=0)
+    splits = load_splits(corpus, "forget10")
+    tok, model, oracle, kind = models(args, corpus)
+    rows = suite_rows(args, tok, model, oracle, splits)
+    peak = peak_rss_mb()
+    plan = build_plan(tok, splits, "all")
+    score = scoring(plan, model, tok, args.repeats)
+    sizes = [int(b) for b in args.gen_batch_sizes.split(",")]
+    gen = generation(plan, model, tok, sizes, args.repeats, args.max_prompts)
+    at = args.batch_size if args.batch_size in gen else sizes[0]  # the suite's batch size when measured
     print(json.dumps({"bench": "eval_speed", "device": args.device, "threads": torch.get_num_threads(),
-                      "models": kind, "parameters": n_params(model), "corpus": splits.describe(),
-                      "suites": rows}))
+                      "models": kind, "parameters": n_params(model), "corpus": splits.describe(), "suites": rows,
+                      "scoring": score, "scoring_speedup": score["speedup"],
+                      "token_recycling_speedup": gen[at]["speedup"], "token_recycling_batch": at,
+                      "token_recycling_by_batch": gen,
+                      "peak_rss_mb": round(peak)}))
     return 0
 
 

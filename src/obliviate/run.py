@@ -117,7 +117,7 @@ def execute(spec: RunSpec, s: Stages):
     results = evaluate(model, s.tokenizer, s.eval_splits or s.splits, oracle=oracle, oracle_results=s.oracle_results,
                        target_results=s.target_results, suite=spec.eval.suite, config=config, cost=cost,
                        name=spec.label, seed=spec.seed, batch_size=spec.eval.batch_size,
-                       training=s.training)
+                       training=s.training, recycle=spec.eval.token_recycling, packed=spec.eval.packed_scoring)
     start = ([{"step": 0, "epoch": 0.0, "metrics": metric_values(s.target_results["metrics"], spec.eval.curve_metrics)}]
              if hook and s.target_results else [])
     results["curve"] = [*start, *log["curve"]]

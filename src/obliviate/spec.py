@@ -79,6 +79,8 @@ class EvalSection(_Strict):
     oracle_results: str | None = None
     target_results: str | None = None  # the target's results.json: the curve's step 0 and MUSE C4
     batch_size: int = Field(32, ge=1)
+    token_recycling: bool = True  # greedy generation by Token Recycling (same tokens; OBLIVIATE_TOKEN_RECYCLING=0 too)
+    packed_scoring: bool = True  # shared prompts scored once (same values; OBLIVIATE_PACKED_SCORING=0 too)
     curve_points: int = Field(4, ge=0)  # evaluation-hook points over the run (0: no curve); needs oracle results
     # Log-prob metrics only (generation at every point would cost more than the unlearning itself on the demo);
     # retain/truth_ratio is left out: its perturbed answers add ~1,000 sequences to every point of the demo.

@@ -76,6 +76,18 @@ def test_cli_oracle_results_and_conflicts(target_results_file, trained, corpus, 
         both.func(both)
 
 
+def test_cli_oracle_given_as_the_models_own_path_is_scored_once(trained, corpus, tmp_path):
+    """`--oracle` naming the model's own folder: the weights are the same, so the suite scores once."""
+    _, _, _, root = trained
+    out = tmp_path / "self.json"
+    args = _parse(["--model", str(root / "oracle"), "--oracle", str(root / "oracle"), "--data", str(corpus),
+                   "--out", str(out), "--suite", "mia"])
+    assert args.func(args) == 0
+    r = json.loads(out.read_text())
+    assert r["oracle"]["source"] == "model (same weights)" and "oracle" not in r["timing"]
+    assert r["metrics"]["privleak"]["value"] == 0.0
+
+
 def test_fold_keys_keep_persons_together():
     """5 persons into 2 folds: cuts at round(0), round(2.5) = 2, 5 → [p0, p1], [p2, p3, p4]."""
     recs = [{"person": p} for p in (0, 0, 1, 2, 3, 4)]

@@ -83,13 +83,39 @@ def test_oracle_against_itself(trained, persons_splits):
     assert r["oracle"]["source"] == "model (itself)"  # the same object is scored once
 
 
-def test_oracle_copy_scored_separately_matches_itself(trained, persons_splits):
-    """A separate copy of the oracle goes through the second scoring pass and must agree exactly."""
+def test_oracle_with_the_same_weights_is_scored_once(trained, persons_splits, monkeypatch):
+    """A copy of the model (the same weights loaded twice, e.g. --oracle given the model's own path) is recognised
+    by its weights and not scored again; one changed weight makes it a different model, scored on its own."""
     import copy
 
+    import torch
+
+    from obliviate.eval import suite
+
     tok, _, oracle, _ = trained
-    r = evaluate(oracle, tok, persons_splits, oracle=(copy.deepcopy(oracle), tok), suite="tofu")
-    assert r["metrics"]["forget_quality"]["value"] == 1.0 and r["oracle"]["source"] == "model"
+    calls = []
+    real = suite.score_model
+    monkeypatch.setattr(suite, "score_model", lambda *a, **k: calls.append(1) or real(*a, **k))
+    twin = copy.deepcopy(oracle)
+    r = evaluate(oracle, tok, persons_splits, oracle=(twin, tok), suite="tofu")
+    assert r["metrics"]["forget_quality"]["value"] == 1.0 and r["oracle"]["source"] == "model (same weights)"
+    assert len(calls) == 1
+    with torch.no_grad():
+        next(twin.parameters()).view(-1)[0] += 1e-3
+    r = evaluate(oracle, tok, persons_splits, oracle=(twin, tok), suite="tofu")
+    assert r["oracle"]["source"] == "model" and len(calls) == 3
+
+
+def test_scoring_twice_gives_the_same_numbers(trained, persons_splits):
+    """The scoring pass is deterministic: the same model scored twice gives bit-identical per-item values."""
+    from obliviate.eval.plan import build_plan
+    from obliviate.eval.suite import score_model
+
+    tok, _, oracle, _ = trained
+    plan = build_plan(tok, persons_splits, "tofu", generate=False)
+    a, _ = score_model(oracle, tok, plan)
+    b, _ = score_model(oracle, tok, plan)
+    assert {k: v["per_item"] for k, v in a.items()} == {k: v["per_item"] for k, v in b.items()}
 
 
 def test_saved_oracle_results_give_the_same_numbers(trained, persons_splits, target_results, tmp_path):

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from obliviate.errors import ModelError, ObliviateError
 from obliviate.models import generate_ids, pad_id
 from obliviate.models.spread import world
@@ -42,21 +44,24 @@ def _decode(tokenizer, ids: list[int]) -> str:
     return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def score_model(model, tokenizer, plan: Plan, batch_size: int = 32) -> tuple[dict, dict]:
-    """All metrics of one model that need no oracle, and timings {scoring_s, generation_s, items}."""
+def score_model(model, tokenizer, plan: Plan, batch_size: int = 32, recycle: bool | None = None,
+                packed: bool | None = None) -> tuple[dict, dict]:
+    """All metrics of one model that need no oracle, and timings {scoring_s, generation_s, items}.
+    recycle / packed: Token Recycling and packed scoring (None: on unless their environment switch says 0)."""
     t0 = time.perf_counter()
-    stats = plan.book.run(model, pad_id(tokenizer))
+    stats = plan.book.run(model, pad_id(tokenizer), packed=packed)
     t1 = time.perf_counter()
     answers, knowmem = {}, {}
     for name, ev in plan.qa.items():
         if ev.prompts:
-            ids = generate_ids(model, ev.prompts, ev.budgets, pad_id(tokenizer), tokenizer.eos_token_id, batch_size)
+            ids = generate_ids(model, ev.prompts, ev.budgets, pad_id(tokenizer), tokenizer.eos_token_id, batch_size,
+                               recycle=recycle)
             answers[name] = [_decode(tokenizer, g) for g in ids]
             knowmem[name] = [cut_knowmem(_decode(tokenizer, g[:KNOWMEM_NEW])) for g in ids]
     verb = None
     if plan.verb is not None:
         ids = generate_ids(model, plan.verb.prompts, [VERBMEM_NEW] * len(plan.verb.prompts), pad_id(tokenizer),
-                           tokenizer.eos_token_id, batch_size)
+                           tokenizer.eos_token_id, batch_size, recycle=recycle)
         verb = [_decode(tokenizer, g) for g in ids]
     t2 = time.perf_counter()
     metrics = qa_metrics(plan, stats, answers)
@@ -66,6 +71,19 @@ def score_model(model, tokenizer, plan: Plan, batch_size: int = 32) -> tuple[dic
     timing = {"scoring_s": t1 - t0, "generation_s": t2 - t1, "metrics_s": time.perf_counter() - t2,
               "sequences": len(plan.book), "generations": sum(len(v) for v in answers.values()) + len(verb or [])}
     return metrics, timing
+
+
+def same_weights(a, b) -> bool:
+    """True when `b` is `a`, or a model of the same class with bit-identical parameters and buffers (an oracle
+    given as the model's own path): scoring it again would only repeat the same numbers."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[k].shape == sb[k].shape and sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k].to(sa[k].device))
+        for k in sa)
 
 
 def check_same_tokenizer(tokenizer, other, model=None, oracle_model=None) -> None:
@@ -134,7 +152,12 @@ def conventions(plan: Plan) -> dict[str, str]:
                         "ES = 1 - k/|y| for the smallest k with argmax[k:] == labels[k:], and 0 when no suffix "
                         "matches (not even the last answer token: no 1/|y| floor)",
         "generation": "greedy, batched with left padding and KV cache, cut at EOS; TOFU answers get "
-                      "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation",
+                      "max(32, 200 - prompt tokens) new tokens; knowmem reads the first 32 of the same generation; "
+                      "by Token Recycling where on (eval.token_recycling): the same tokens as one-token decoding, a "
+                      "token whose top-2 logit margin is under 1e-3 decided by one-token decoding",
+        "scoring": "teacher-forced log-probs; sequences that share a prompt are scored as one token tree (tree "
+                   "attention mask, depth position ids) where on (eval.packed_scoring): the values of one padded "
+                   "row per sequence up to float rounding",
         "knowmem": "no in-context examples: the question in the trained QA format (tiny models cannot use "
                    "MUSE's 10-shot prompt), cut at a blank line, '\\nQuestion' or 'Question:' (not at the "
                    "word 'Question' inside an answer)",
@@ -167,7 +190,8 @@ def conventions(plan: Plan) -> dict[str, str]:
 def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: str = "all", *,
              target_results=None, config: dict | None = None, cost: dict | None = None, name: str = "model",
              curve: list | None = None, batch_size: int = 32, seed: int | None = None,
-             training: dict | None = None) -> dict[str, Any]:
+             training: dict | None = None, recycle: bool | None = None,
+             packed: bool | None = None) -> dict[str, Any]:
     """Evaluate `model` on `splits` against the oracle; returns a results.json dict (docs/results.md).
 
     `training`: {"target": ..., "oracle": ...} summaries of their train.json (`models.train.training_summary`);
@@ -178,12 +202,13 @@ def evaluate(model, tokenizer, splits, oracle=None, oracle_results=None, suite: 
     if oracle is None and oracle_results is None and ("forget" in plan.truth or plan.mia is not None):
         raise ObliviateError(NO_ORACLE)  # before any scoring: fail fast
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
-    metrics, timing = score_model(model, tokenizer, plan, batch_size)
+    metrics, timing = score_model(model, tokenizer, plan, batch_size, recycle, packed)
     o_metrics, source = None, None
-    if oracle_model is model:  # the oracle against itself: its own scores are the oracle's, no second pass
-        o_metrics, source = copy.deepcopy(metrics), "model (itself)"
+    if oracle_model is not None and same_weights(model, oracle_model):
+        # the oracle against itself (the same object, or the same weights loaded twice): no second pass
+        o_metrics, source = copy.deepcopy(metrics), "model (itself)" if oracle_model is model else "model (same weights)"
     elif oracle_model is not None:
-        o_metrics, o_timing = score_model(oracle_model, tokenizer, plan, batch_size)
+        o_metrics, o_timing = score_model(oracle_model, tokenizer, plan, batch_size, recycle, packed)
         source = str(oracle) if isinstance(oracle, (str, Path)) else "model"
         timing["oracle"] = o_timing
     elif oracle_results is not None:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerBase
 
 from .encode import IGNORE
+from .recycling import n_params, recycled_greedy, recycling_default, supports, tree_for
 from .scoped import eval_mode
 from .spread import spread
 from .tokenizer import pad_id
@@ -70,35 +71,62 @@ def _cut(text: str, stop_strings: list[str] | None) -> str:
 
 @torch.no_grad()
 def generate_ids(model, prompts: list[list[int]], budgets: list[int], pad_id: int, eos_id: int | None,
-                 batch_size: int = 32) -> list[list[int]]:
+                 batch_size: int = 32, recycle: bool | None = None) -> list[list[int]]:
     """Greedy new-token ids for each prompt, at most `budgets[i]` of them, cut before the first EOS.
 
-    Prompts are sorted by length and left-padded within a batch; `model.generate` keeps the KV cache.
+    Prompts are sorted by length and left-padded within a batch. recycle (default: on unless
+    OBLIVIATE_TOKEN_RECYCLING=0; Llama-type models): Token Recycling drafts and verifies several tokens per forward
+    (`recycling.py`) with the same output, for batches where a draft tree's forward is cheap enough (`tree_for`);
+    otherwise `model.generate` decodes one token per forward with the KV cache.
     """
     if not prompts:
         return []
-    device = next(model.parameters()).device
+    recycle = (recycling_default() if recycle is None else recycle) and supports(model)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
     def run(idx: list[int]) -> list[list[int]]:
-        width = max(len(prompts[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad_id, dtype=torch.long)  # (B, T) left-padded
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, width - len(prompts[i]):] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]):] = 1
-        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                             max_new_tokens=max(budgets[i] for i in idx), do_sample=False,
-                             pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
+        max_new = max(budgets[i] for i in idx)
+        tree = tree_for(len(idx), n_params(model)) if recycle else None  # None: drafts would not pay
+        if tree is not None:
+            rows, ties = recycled_greedy(model, *_left_pad(model, [prompts[i] for i in idx], pad_id), max_new,
+                                         eos_id, tree)
+            back = [k for k, t in enumerate(ties) if t]  # near-ties: plain decoding decides these rows
+            for k, row in zip(back, _plain(model, [prompts[idx[k]] for k in back], max_new, pad_id, eos_id),
+                              strict=True):
+                rows[k] = row
+        else:
+            rows = _plain(model, [prompts[i] for i in idx], max_new, pad_id, eos_id)
         found = []
-        for row, i in enumerate(idx):
-            new = gen[row, width:].tolist()[:budgets[i]]
+        for row, i in zip(rows, idx, strict=True):
+            new = row[:budgets[i]]
             found.append(new[:new.index(eos_id)] if eos_id in new else new)
         return found
 
     with eval_mode(model):  # several processes: each generates its share of the batches (`spread`)
         return spread(batches, run, len(prompts), model)
+
+
+def _left_pad(model, prompts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ids and attention mask (B, T), left-padded, on the model's device."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, width - len(p):] = torch.tensor(p)
+        mask[row, width - len(p):] = 1
+    device = next(model.parameters()).device
+    return ids.to(device), mask.to(device)
+
+
+def _plain(model, prompts: list[list[int]], max_new: int, pad_id: int, eos_id: int | None) -> list[list[int]]:
+    """`model.generate`, one token per forward with the KV cache: max_new new tokens per prompt (pads after EOS)."""
+    if not prompts:
+        return []
+    ids, mask = _left_pad(model, prompts, pad_id)
+    gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
+                         pad_token_id=pad_id, eos_token_id=eos_id, use_cache=True)
+    return gen[:, ids.shape[1]:].tolist()
 
 
 def greedy_generate(
