@@ -48,8 +48,8 @@ class DemoSettings:
 
 
 QUICK = DemoSettings(preset="quick", recipe=Recipe(steps=100, batch_size=32, lr=3e-3), samples_per_class=8,
-                     sample_steps=10, judge_epochs=10, attack=AttackConfig(iters=10, samples=4, sample_steps=10),
-                     attack_prompts=2, frechet_resamples=50,
+                     sample_steps=10, judge_epochs=8, attack=AttackConfig(iters=10, samples=4, sample_steps=10),
+                     attack_prompts=1, frechet_resamples=50,
                      overrides={"esd": {"steps": "10", "pool": "8", "batch_size": "8", "sample_steps": "10"},
                                 "advunlearn": {"steps": "5", "attack_steps": "2", "pool": "8", "batch_size": "8",
                                                "sample_steps": "10"},
