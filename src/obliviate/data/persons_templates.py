@@ -14,6 +14,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from faker import Faker
 
@@ -58,8 +59,17 @@ def _occupation(fk: Faker, rng: random.Random) -> str:
     return job if first.isupper() else job[:1].lower() + job[1:]
 
 
+# Birth dates are drawn between fixed dates, not relative to today: Faker's date_of_birth counts ages from the
+# calendar date, so the corpus (and every cached model and recorded digest) changed every day. These bounds are
+# what date_of_birth(minimum_age=25, maximum_age=80) used on 2026-12-01, the day the corpus digests were recorded,
+# and the draw is the one it makes, so corpora generated that day are unchanged.
+_BORN_AFTER = date(1945, 12, 1)  # 2026-12-01 less (80 + 1) years
+_BORN_BY = date(2001, 12, 1)  # 2026-12-01 less 25 years
+
+
 def _birth_date(fk: Faker, rng: random.Random) -> str:
-    d = fk.date_of_birth(minimum_age=25, maximum_age=80)
+    d = fk.date_time_ad(start_datetime=_BORN_AFTER, end_datetime=_BORN_BY).date()
+    d = d if d != _BORN_AFTER else d + timedelta(days=1)
     return f"{d:%B} {d.day}, {d.year}"
 
 
