@@ -263,3 +263,23 @@ def test_the_default_demo_corpus_is_the_recorded_one(tmp_path):
     cfg = DemoConfig()
     P.generate(tmp_path / "c", persons=cfg.persons, facts=cfg.facts, holdout=cfg.n_holdout, seed=cfg.seed)
     assert corpus_digest(tmp_path / "c") == "e67d9e0a5edc3ee2b548ac63755bc96666cc08dec60292303cf4a6384794dc1c"
+
+
+def test_the_corpus_does_not_depend_on_todays_date(tmp_path, monkeypatch):
+    """Birth dates come from fixed bounds: a corpus generated on another calendar day is byte-identical (Faker's
+    date_of_birth counted ages from today, so the corpus, and every cached model, changed daily)."""
+    import datetime as real
+
+    import faker.providers.date_time as dt
+    from obliviate.models.corpus import corpus_digest
+
+    P.generate(tmp_path / "today", persons=10, facts=4, holdout=2, seed=0)
+
+    class Later(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real.datetime(2031, 7, 15, tzinfo=tz)
+
+    monkeypatch.setattr(dt, "datetime", Later)
+    P.generate(tmp_path / "later", persons=10, facts=4, holdout=2, seed=0)
+    assert corpus_digest(tmp_path / "today") == corpus_digest(tmp_path / "later")
