@@ -9,8 +9,9 @@ from obliviate.config import ConfigError
 from obliviate.demo.settings import DemoConfig
 
 
-def test_full_mode_stops_on_the_holdout_and_quick_does_not():
-    assert DemoConfig.for_mode(False).stop == "holdout" and DemoConfig.for_mode(True).stop == "none"
+def test_the_holdout_stop_is_opt_in():
+    assert DemoConfig.for_mode(False).stop == "none" and DemoConfig.for_mode(True).stop == "none"
+    assert DemoConfig.for_mode(False, stop="holdout").stop == "holdout"
     with pytest.raises(ConfigError, match="--stop"):
         DemoConfig(stop="oracle").check()
 
@@ -18,7 +19,7 @@ def test_full_mode_stops_on_the_holdout_and_quick_does_not():
 def test_method_spec_carries_the_stop(tmp_path):
     from obliviate.demo.pipeline import Demo
 
-    demo = Demo(DemoConfig.for_mode(False, out=tmp_path, methods=("npo",)), log=lambda *a: None)
+    demo = Demo(DemoConfig.for_mode(False, out=tmp_path, methods=("npo",), stop="holdout"), log=lambda *a: None)
     models = {"paths": {"target": str(tmp_path / "t"), "oracle": str(tmp_path / "o")}}
     spec = demo.method_spec("npo", Path(tmp_path / "corpus"), models)
     assert spec["stop"] == {"rule": "holdout", "every": 8}

@@ -24,7 +24,7 @@ def register(sub) -> None:
                    help="report a worker job still running after this long as hung, naming its stage (default: "
                         "no limit)")
     p.add_argument("--stop", choices=("holdout", "none"), default=None,
-                   help="end each method once its forget set looks like the holdout (default holdout; quick none)")
+                   help="holdout: end each method once its forget set looks like the holdout (default none)")
     p.set_defaults(func=run)
 
 
