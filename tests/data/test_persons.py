@@ -271,6 +271,7 @@ def test_the_corpus_does_not_depend_on_todays_date(tmp_path, monkeypatch):
     import datetime as real
 
     import faker.providers.date_time as dt
+
     from obliviate.models.corpus import corpus_digest
 
     P.generate(tmp_path / "today", persons=10, facts=4, holdout=2, seed=0)

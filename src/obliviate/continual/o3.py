@@ -164,8 +164,9 @@ class O3Model(torch.nn.Module):
             "detectors": [{"tau": d.tau, "sharpness": d.sharpness, "floor": d.floor} for d in self.detectors]})
 
 
-def load_o3(folder: str | Path, trust_remote_code: bool = False) -> tuple[O3Model, object]:
-    """(O3Model, tokenizer) from a folder written by `O3Model.save_pretrained` (with the tokenizer beside it)."""
+def load_o3(folder: str | Path, trust_remote_code: bool = False, device=None) -> tuple[O3Model, object]:
+    """(O3Model, tokenizer) from a folder written by `O3Model.save_pretrained` (with the tokenizer beside it);
+    device: where the base model goes (as `models.load`)."""
     from safetensors.torch import load_file
 
     from obliviate.guard import vocab_sha256
@@ -178,7 +179,7 @@ def load_o3(folder: str | Path, trust_remote_code: bool = False) -> tuple[O3Mode
     if meta.get("kind") != "o3" or meta.get("version") != O3_VERSION:
         raise DataError(f"not an O3 model (rule: kind 'o3', version {O3_VERSION})", file=d / "o3.json",
                         field="kind", value=meta.get("kind"))
-    model, tok = load(str(folder), trust_remote_code=trust_remote_code)
+    model, tok = load(str(folder), trust_remote_code=trust_remote_code, device=device)
     if vocab_sha256(tok) != meta["tokenizer_sha256"]:
         raise ModelError(f"{folder}: the O3 adapters were fitted with another tokenizer")
     t = load_file(str(d / "adapters.safetensors"))

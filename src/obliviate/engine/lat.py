@@ -118,13 +118,14 @@ def attack(model, layer: torch.nn.Module, batch: dict, eps: float, steps: int, s
     d_model = model.config.hidden_size
     delta = torch.zeros(*batch["input_ids"].shape, d_model, device=device)
     nll = []
-    for _ in range(steps + 1):
-        delta.requires_grad_(True)
-        with perturbed(layer, delta * where):
+    for k in range(steps + 1):
+        final = k == steps  # this pass only measures the NLL after the last step: no graph
+        delta.requires_grad_(not final)
+        with torch.set_grad_enabled(not final), perturbed(layer, delta * where):
             out = forward_logprobs(model, batch)
         loss = -(out.logp.sum() / out.mask.sum().clamp(min=1))
         nll.append(float(loss.detach()))
-        if len(nll) == steps + 1:
+        if final:
             break
         (grad,) = torch.autograd.grad(loss, delta)  # δ only: the model's .grad stays untouched
         with torch.no_grad():

@@ -99,7 +99,6 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         trainable, masks = hooks.setup(step_hooks, model, tokenizer, forget, trainable, masks)
         masks = _check_masks(masks, trainable)
         sharding.check_masks_backend(acc, masks)
-        held = HeldMask(masks, trainable) if masks else None
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
         # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
@@ -139,9 +138,9 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             named = dict(model.named_parameters())
             trainable = {n: named[n] for n in trainable}
             masks = sharding.place_masks(masks, trainable)
-            held = HeldMask(masks, trainable) if masks else None  # the same held entries, on each shard
             if ref is not None and not ref.is_peft:  # the frozen copy is sharded too (it runs on every micro-batch)
                 sharding.shard(ref.model, acc.device)
+        held = HeldMask(masks, trainable) if masks else None  # after sharding: it holds each process's shard
         model.train()
         hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 

@@ -18,9 +18,9 @@ import torch
 
 def is_sharded(model) -> bool:
     """True when some parameter of `model` is a DTensor (sharded by FSDP2, ours or accelerate's)."""
-    from torch.distributed.tensor import DTensor
+    from obliviate.models.spread import in_lockstep
 
-    return any(isinstance(p, DTensor) for p in model.parameters())
+    return in_lockstep(model)
 
 
 def check_masks_backend(acc, masks) -> None:

@@ -24,7 +24,7 @@ from statistics import NormalDist
 import torch
 
 from obliviate.errors import ConfigError, DataError
-from obliviate.models import collate, encode_qa, forward_logprobs
+from obliviate.models import collate, encode_qa, forward_logprobs, pad_id
 from obliviate.models.scoped import eval_mode
 
 
@@ -77,7 +77,7 @@ class HoldoutStop:
             raise DataError("stop: holdout needs holdout records", field="stop", rule="a non-empty holdout split",
                             value=0)
         rng = random.Random(self.cfg.seed)
-        self.pad = tokenizer.pad_token_id
+        self.pad = pad_id(tokenizer)  # falls back to EOS for tokenizers without a pad token
         self.sets = [[encode_qa(tokenizer, r["question"], r["answer"]) for r in self._subset(rows, rng)]
                      for rows in (forget, holdout)]
         self.every = self.cfg.every

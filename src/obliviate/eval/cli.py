@@ -76,12 +76,13 @@ def _evaluate(args, saved: dict | None) -> int:
     # every per-item value (models/spread.py); the first process writes results.json.
     rank, _, device = join()
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
-    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code, device=device)
-    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code, device=device) if args.oracle else None
     if (Path(args.model) / "o3" / "o3.json").is_file():  # an O3 stream's model: evaluate it gated
         from obliviate.continual import load_o3
 
-        model, tokenizer = load_o3(args.model, trust_remote_code=args.trust_remote_code)
+        model, tokenizer = load_o3(args.model, trust_remote_code=args.trust_remote_code, device=device)
+    else:
+        model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code, device=device)
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code, device=device) if args.oracle else None
     if args.guard:
         if args.protocol:
             raise ConfigError("--guard evaluates one guard; the protocols refit a guard per request "

@@ -107,8 +107,8 @@ def search_sigma(f, target: float, sigma0: float, steps: int = 8, h: float = 0.3
     u, trace = math.log(sigma0), []
     for k in range(steps):
         g = (loss(u + h) - loss(u - h)) / (2 * h)
-        trace.append({"step": k, "sigma": math.exp(u), "value": seen[u] if u in seen else f(math.exp(u)),
-                      "loss": loss(u), "grad": g})
+        here = loss(u)  # fills seen[u]: σ is evaluated once
+        trace.append({"step": k, "sigma": math.exp(u), "value": seen[u], "loss": here, "grad": g})
         if loss(u) < tol or g == 0:
             break
         cand = u - step * math.copysign(1.0, g)

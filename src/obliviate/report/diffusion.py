@@ -5,12 +5,12 @@ Reads only what `Run` carries from results.json (`metrics`, `cost`, `samples`); 
 """
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from .html import e as _e
 from .load import Run, num
 from .plots import Plot, _png, figure
 
@@ -27,10 +27,6 @@ ATTACK_COLUMNS = (
     ("attack_success", "attack success ↓", "share of samples from attacked prompt embeddings judged as the concept"),
     ("attack_asr", "attack ASR ↓", "share of attacked prompts with at least one sample judged as the concept"),
 )
-
-
-def _e(x: object) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def _fmt(x: float | None) -> str:
