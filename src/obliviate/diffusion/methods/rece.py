@@ -20,9 +20,9 @@ import torch
 from obliviate.errors import ConfigError
 from obliviate.methods.registry import register
 
-from ..models import T2I, cross_attention_layers
+from ..models import T2I
 from .protocol import EraseTask
-from .uce import token_rows, uce_solve
+from .uce import kv_projections, token_rows, uce_edit
 
 
 def adversarial_embedding(current: list[torch.Tensor], original: list[torch.Tensor], c: torch.Tensor,
@@ -36,10 +36,6 @@ def adversarial_embedding(current: list[torch.Tensor], original: list[torch.Tens
         gram += w.T @ w
         cross += w.T @ wo
     return torch.linalg.solve(gram, cross @ c.detach().double().T).T.to(c.dtype)  # (n, d_in)
-
-
-def _projections(model: T2I, with_to_k: bool) -> list[torch.nn.Linear]:
-    return [p for a in cross_attention_layers(model.unet).values() for p in ([a.to_k] if with_to_k else []) + [a.to_v]]
 
 
 @register("rece", track="diffusion")
@@ -61,18 +57,14 @@ class RECE:
             raise ConfigError(f"rece: tokens tail|slot, lamb > 0, lam_reg > 0, epochs >= 0 required (got {self})")
 
     def _erase(self, projs, erase_in, anchor, preserve) -> None:
-        for proj in projs:
-            w = proj.weight
-            with torch.no_grad():
-                w.copy_(uce_solve(w, erase_in, anchor @ w.T, preserve, self.lamb, self.erase_scale,
-                                  self.preserve_scale))
+        uce_edit(projs, erase_in, anchor, preserve, self.lamb, self.erase_scale, self.preserve_scale)
 
     def edit(self, model: T2I, task: EraseTask) -> dict:
         tpl = list(task.templates)
         concept = token_rows(model, task.concept_prompts(), tpl, self.tokens)
         anchor = token_rows(model, task.prompts(task.anchor), tpl, self.tokens)
         preserve = token_rows(model, task.preserve_prompts(), tpl, self.tokens)
-        projs = _projections(model, self.with_to_k)
+        projs = kv_projections(model, self.with_to_k)
         original = [p.weight.detach().clone() for p in projs]
         self._erase(projs, concept, anchor, preserve)  # epoch 0: UCE
         residuals = []

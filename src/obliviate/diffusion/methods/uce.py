@@ -71,12 +71,19 @@ class UCE:
         erase_in = token_rows(model, task.concept_prompts(), tpl, self.tokens)
         anchor = token_rows(model, task.prompts(task.anchor), tpl, self.tokens)
         preserve = token_rows(model, task.preserve_prompts(), tpl, self.tokens)
-        edited = 0
-        for attn in cross_attention_layers(model.unet).values():
-            for proj in ([attn.to_k] if self.with_to_k else []) + [attn.to_v]:
-                w = proj.weight  # (d_out, d_in): no bias in cross-attention K/V
-                with torch.no_grad():
-                    w.copy_(uce_solve(w, erase_in, anchor @ w.T, preserve, self.lamb, self.erase_scale,
-                                      self.preserve_scale))
-                edited += 1
-        return {"projections_edited": edited, "erase_vectors": len(erase_in), "preserve_vectors": len(preserve)}
+        projs = kv_projections(model, self.with_to_k)
+        uce_edit(projs, erase_in, anchor, preserve, self.lamb, self.erase_scale, self.preserve_scale)
+        return {"projections_edited": len(projs), "erase_vectors": len(erase_in), "preserve_vectors": len(preserve)}
+
+
+def kv_projections(model: T2I, with_to_k: bool) -> list[torch.nn.Linear]:
+    """Every cross-attention layer's value projection, and its key projection with `with_to_k`."""
+    return [p for a in cross_attention_layers(model.unet).values() for p in ([a.to_k] if with_to_k else []) + [a.to_v]]
+
+
+def uce_edit(projs, erase_in, anchor, preserve, lamb: float, erase_scale: float, preserve_scale: float) -> None:
+    """Each projection replaced, in place, by its UCE solution (`uce_solve`) for these erase/anchor/preserve rows."""
+    for proj in projs:
+        w = proj.weight  # (d_out, d_in): no bias in cross-attention K/V
+        with torch.no_grad():
+            w.copy_(uce_solve(w, erase_in, anchor @ w.T, preserve, lamb, erase_scale, preserve_scale))
