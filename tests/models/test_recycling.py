@@ -118,3 +118,16 @@ def test_config_switches_reach_the_evaluation(monkeypatch):
     with pytest.raises(RuntimeError, match="stop"):
         suite.evaluate(object(), None, None, suite="tofu", recycle=False, packed=False)
     assert seen == [(False, False)]
+
+
+def test_wrappers_run_plainly(tokenizer):
+    """A wrapper that acts on each prompt's own forward (ECO guard, O3's gate) shows the base model's config but
+    must not get drafts or packed rows: only the plain HF model is supported."""
+    model = build_model("tiny", tokenizer, seed=0)
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+    assert R.supports(model) and not R.supports(Wrapper(model))

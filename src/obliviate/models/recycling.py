@@ -51,7 +51,12 @@ def recycling_default() -> bool:
 
 
 def supports(model) -> bool:
-    return getattr(getattr(model, "config", None), "model_type", None) in SUPPORTED
+    """A plain HF model of a family whose attention takes our tree mask and position ids as given. Wrappers that
+    act on each prompt's own forward (the ECO guard, O3's gate) expose the base model's config but are not one:
+    they are run plainly (one prompt per row, no drafts)."""
+    from transformers import PreTrainedModel
+
+    return isinstance(model, PreTrainedModel) and getattr(model.config, "model_type", None) in SUPPORTED
 
 
 @dataclass(frozen=True)
