@@ -33,8 +33,9 @@ def run_variant(name: str, args) -> dict:
     from obliviate.run import run
 
     method, adversary = VARIANTS[name]
-    spec = {"model": args.target, "data": args.corpus, "method": method, "name": name,
+    spec = {"model": args.target, "data": args.corpus, "name": name,
             "train": {"epochs": args.epochs}, "engine": {"progress": False},
+            **(_shipped(args.shipped, method) if args.shipped else {"method": method}),
             "eval": {"oracle": args.oracle, "suite": "tofu", "curve_points": 0},
             "audit": {"attacks": ["relearn"], "seed": 0},
             "out": str(Path(args.out) / name.replace(" ", "_")), "save_model": False,
@@ -50,6 +51,15 @@ def run_variant(name: str, args) -> dict:
             "verdict": relearn["verdict"], "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _shipped(folder: str, method: str) -> dict:
+    """The method's shipped recipe (obliviate/configs/FOLDER/METHOD.yaml: method and train sections)."""
+    from importlib.resources import files
+
+    import yaml
+
+    return yaml.safe_load((files("obliviate") / "configs" / folder / f"{method}.yaml").read_text())
+
+
 def main() -> None:
     import torch
 
@@ -60,6 +70,7 @@ def main() -> None:
     ap.add_argument("--oracle", required=True)
     ap.add_argument("--out", default="runs/bench-lat")
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--shipped", default=None, help="use the shipped recipes of configs/SHIPPED (persons: the demo's)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
     rows = [run_variant(name, args) for name in args.variants.split(",")]
