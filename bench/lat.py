@@ -37,7 +37,7 @@ def run_variant(name: str, args) -> dict:
             "train": {"epochs": args.epochs}, "engine": {"progress": False},
             **(_shipped(args.shipped, method) if args.shipped else {"method": method}),
             "eval": {"oracle": args.oracle, "suite": "tofu", "curve_points": 0},
-            "audit": {"attacks": ["relearn"], "seed": 0},
+            "audit": {"attacks": ["relearn"], "seed": args.seed}, "seed": args.seed,
             "out": str(Path(args.out) / name.replace(" ", "_")), "save_model": False,
             **({"adversary": adversary} if adversary else {})}
     t0 = time.perf_counter()
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--shipped", default=None, help="use the shipped recipes of configs/SHIPPED (persons: the demo's)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--seed", type=int, default=0, help="the run's and the relearn audit's seed")
     args = ap.parse_args()
     rows = [run_variant(name, args) for name in args.variants.split(",")]
     print(f"{'variant':20s} {'FQ':>8s} {'utility':>8s} {'P(fgt)':>8s} {'unlearn s':>9s}  held-out P after relearn "
@@ -82,7 +83,7 @@ def main() -> None:
         print(f"{r['name']:20s} {r['forget_quality']:8.3g} {r['model_utility']:8.3f} {r['forget_prob']:8.3f} "
               f"{r['unlearn_s']:9.1f}  {pts} ({r['oracle_held_out'][max(r['oracle_held_out'], key=int)]:.3f})"
               f"  {r['verdict']}")
-    print(json.dumps({"bench": "lat", "epochs": args.epochs, "rows": rows}))
+    print(json.dumps({"bench": "lat", "epochs": args.epochs, "seed": args.seed, "rows": rows}))
 
 
 if __name__ == "__main__":
