@@ -24,7 +24,7 @@ from obliviate.results import build_results, env_info, write_results
 from . import experiment
 from .data import ClassData, ForgetSpec, load
 from .demo import SCENARIO_TEXT
-from .loop import fit, unlearn
+from .loop import fit
 from .metrics import CONVENTIONS, evaluate
 from .models import build_model, load_model, save_model
 
@@ -81,7 +81,8 @@ def unlearn_command(args: argparse.Namespace) -> int:
     spec = ForgetSpec.parse(args.forget)
     forget, retain = _splits(data, spec)
     model, _ = load_model(args.model, data.input_shape, data.num_classes)
-    new, log = unlearn(model, forget, retain, args.method, seed=args.seed, **overrides)
+    new, log = experiment.unlearn_method(model, forget, retain, args.method, dataset=data.name, seed=args.seed,
+                                         **overrides)
     save_model(new, args.out, data.input_shape, data.num_classes,
                _run_record("unlearn", args.method, data, spec, args.seed, log, model=str(args.model)))
     print(f"unlearned {spec} with {args.method}: {log['steps']} steps, {log['samples']} samples, "
