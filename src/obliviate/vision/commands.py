@@ -53,6 +53,7 @@ def train_command(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     data = _data(args)
+    overrides = {**experiment.train_recipe(data.name), **overrides}  # the dataset's shipped `retrain` recipe first
     spec = ForgetSpec.parse(args.forget) if args.forget else None
     train_set = _splits(data, spec)[1] if spec else data.train()
     model, log = fit(build_model(data.input_shape, data.num_classes, args.seed), train_set, args.seed, **overrides)
