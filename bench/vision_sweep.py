@@ -1,6 +1,6 @@
 """Per-dataset defaults of the classifier methods: the learning-rate sweep, and the check of the shipped defaults.
 
-    .venv/bin/python bench/vision_sweep.py --sweep [--data fashion-mnist] [--seeds 1]   # grid, best cell per method
+    .venv/bin/python bench/vision_sweep.py --sweep [--data fashion-mnist] [--seeds 1] [--methods ga --factors 0.01,0.03]
     .venv/bin/python bench/vision_sweep.py --check [--data digits,fashion-mnist] [--seeds 3]
 
 Both run every cell through the vision experiment (`experiment.run_scenario`, whose `unlearn_method` applies the
@@ -39,13 +39,13 @@ LOW = ("ga", "scrub")  # diverged / collapsed on Fashion-MNIST at digits' lr: se
 CLASS_ONLY = ("concept",)  # removes one class's concepts: meaningless on a random forget set
 
 
-def grid(method: str) -> list[tuple[tuple[str, str], ...]]:
-    """The cells of `method`: tuples of (key, value) overrides."""
+def grid(method: str, factors: tuple[float, ...] | None = None) -> list[tuple[tuple[str, str], ...]]:
+    """The cells of `method`: tuples of (key, value) overrides. `factors` replaces the lr (ssd: alpha) multipliers."""
     if method == "ssd":
-        return [(("alpha", str(a)),) for a in (3.0, 10.0, 30.0)]
+        return [(("alpha", f"{10.0 * f:.3g}"),) for f in (factors or (0.3, 1.0, 3.0))]
     key = "inner.lr" if method == "prune_first" else "lr"
     base = method_defaults(method)[key]
-    factors = (0.1, 0.3, 1.0) if method in LOW else (0.3, 1.0, 3.0)
+    factors = factors or ((0.1, 0.3, 1.0) if method in LOW else (0.3, 1.0, 3.0))
     return [((key, f"{base * f:.3g}"),) for f in factors]
 
 
@@ -101,12 +101,12 @@ def mean_std(vals: list[float]) -> list[float]:
     return [float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0]
 
 
-def sweep(data, seeds, methods) -> dict:
+def sweep(data, seeds, methods, factors=None) -> dict:
     models = prepared(data, seeds)
     result = {}
     for method in methods:
         cells = []
-        for cell in grid(method):
+        for cell in grid(method, factors):
             runs = run_cell(data, models, method, cell)
             every = [r for per in runs.values() for r in per]
             gaps = [r["metrics"]["avg_gap"] for r in every]
@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "check: both)")
     p.add_argument("--seeds", type=int, default=None, help="sweep: 1, check: 3")
     p.add_argument("--methods", default=None, help="comma-separated (default: every vision method)")
+    p.add_argument("--factors", default=None, help="sweep: comma-separated lr multipliers of the digits value, "
+                                                   "in place of the built-in ones (e.g. 0.01,0.03 to go lower)")
     p.add_argument("--fashion-path", default=str(FASHION_MNIST_DIR))
     p.add_argument("--fashion-train", type=int, default=5000, help="0 = the full 60k training set")
     p.add_argument("--fashion-test", type=int, default=1000, help="0 = the full 10k test set")
@@ -182,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for name in names:
         data = load(name, a)
-        out[name] = (sweep if a.sweep else check)(data, seeds, methods)
+        factors = tuple(float(f) for f in a.factors.split(",")) if a.factors else None
+        out[name] = sweep(data, seeds, methods, factors) if a.sweep else check(data, seeds, methods)
         out[name + "_sizes"] = {"train": len(data.y_train), "test": len(data.y_test)}
     out["total_s"] = time.perf_counter() - start
     print(json.dumps(out))
