@@ -4,7 +4,7 @@ Each method's dataclass holds the values tuned on digits; a CNN on Fashion-MNIST
 diverged and scrub collapsed class-wise). A defaults file maps method names to their hyper-parameters:
 
     ga:
-      lr: 0.003
+      lr: 0.0003
       epochs: 5
 
 `defaults_for("fashion-mnist", "ga")` reads the dataset's file (validated against each method's dataclass: unknown
