@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system programs the tests drive, when missing: `make test` runs this before pytest.
-# Headless Chromium (the report's and the ledger status page's screenshot tests) and PostgreSQL's server binaries
-# (the ledger tests start a throwaway cluster with initdb/pg_ctl). With apt-get usable (root, or sudo without a
-# password), the missing Debian packages are installed; otherwise it stops with one line naming them.
+# Headless Chromium (the report's and the ledger status page's screenshot tests), PostgreSQL's server binaries
+# (the ledger tests start a throwaway cluster with initdb/pg_ctl) and Fashion-MNIST's IDX files (the vision track's
+# second dataset, on which its shipped defaults are checked; no hub serves it offline). With apt-get usable (root,
+# or sudo without a password), the missing Debian packages are installed; otherwise it stops with one line naming them.
 set -euo pipefail
 
 # command -> Debian package that provides it
@@ -13,6 +14,8 @@ for cmd in "${!NEED[@]}"; do
 done
 # Debian keeps PostgreSQL's server binaries off PATH, under /usr/lib/postgresql/VERSION/bin.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
+# Data, not a command: Debian's dataset-fashion-mnist puts the four gzipped IDX files here (vision/data.py reads them).
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi

@@ -24,7 +24,7 @@ from obliviate.results import build_results, env_info, write_results
 from . import experiment
 from .data import ClassData, ForgetSpec, load
 from .demo import SCENARIO_TEXT
-from .loop import fit, unlearn
+from .loop import fit
 from .metrics import CONVENTIONS, evaluate
 from .models import build_model, load_model, save_model
 
@@ -53,6 +53,7 @@ def train_command(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     data = _data(args)
+    overrides = {**experiment.train_recipe(data.name), **overrides}  # the dataset's shipped `retrain` recipe first
     spec = ForgetSpec.parse(args.forget) if args.forget else None
     train_set = _splits(data, spec)[1] if spec else data.train()
     model, log = fit(build_model(data.input_shape, data.num_classes, args.seed), train_set, args.seed, **overrides)
@@ -81,7 +82,8 @@ def unlearn_command(args: argparse.Namespace) -> int:
     spec = ForgetSpec.parse(args.forget)
     forget, retain = _splits(data, spec)
     model, _ = load_model(args.model, data.input_shape, data.num_classes)
-    new, log = unlearn(model, forget, retain, args.method, seed=args.seed, **overrides)
+    new, log = experiment.unlearn_method(model, forget, retain, args.method, dataset=data.name, seed=args.seed,
+                                         **overrides)
     save_model(new, args.out, data.input_shape, data.num_classes,
                _run_record("unlearn", args.method, data, spec, args.seed, log, model=str(args.model)))
     print(f"unlearned {spec} with {args.method}: {log['steps']} steps, {log['samples']} samples, "

@@ -28,7 +28,8 @@ def results_for(name: str, scenario: str, runs: list[dict], data: ClassData, exp
     ok = [r for r in runs if r[name].get("log")] or runs
     config = {"method": ok[0][name]["config"], "scenario": scenario, "scenario_text":
               SCENARIO_TEXT[scenario].format(fraction=exp.fraction, forget_class=exp.forget_class),
-              "sizes": sizes, "data": data.describe(), "model": model_name, "train_epochs": exp.train_epochs}
+              "sizes": sizes, "data": data.describe(), "model": model_name,
+              "train_epochs": experiment.train_recipe(data.name, exp.train_epochs).get("epochs", exp.train_epochs)}
     oracle = {"source": "retrained from scratch on retain only, same recipe and seed as the original",
               "metrics": experiment.aggregate([r["_oracle_metrics"] for r in runs])}
     oracle["metrics"]["avg_gap"] = experiment.aggregate([{"avg_gap": 0.0}] * len(runs))["avg_gap"]
@@ -80,7 +81,7 @@ def demo(data: ClassData, out: str | Path, quick: bool = False, seeds: int = 3, 
          fraction: float = 0.1, forget_class: int = 0, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the experiment (quick: 1 seed, 15 training epochs) and write its results and reports."""
     exp = experiment.Experiment(seeds=tuple(range(1 if quick else seeds)), fraction=fraction,
-                                forget_class=forget_class, train_epochs=15 if quick else 30,
+                                forget_class=forget_class, train_epochs=15 if quick else None,
                                 **({"methods": tuple(methods)} if methods else {}))
     runs = experiment.run(data, exp, say)
     return write_all(Path(out), runs, data, exp, say)

@@ -13,7 +13,8 @@ from obliviate.errors import DivergenceError
 
 from . import challenge, corrective
 from .data import ClassData, forget_split
-from .loop import fit, unlearn
+from .experiment import unlearn_method
+from .loop import fit
 from .metrics import evaluate
 from .models import build_model
 
@@ -63,8 +64,8 @@ def corrective_scenario(data: ClassData, seed: int, methods: Sequence[str], kind
         for name in methods:
             extra = {"epochs": train_epochs} if name == "retrain" else {}
             try:
-                new, log = unlearn(original, Subset(full, f.tolist()), Subset(full, r.tolist()), name,
-                                   seed=seed, **extra)
+                new, log = unlearn_method(original, Subset(full, f.tolist()), Subset(full, r.tolist()), name,
+                                          dataset=data.name, seed=seed, **extra)
             except DivergenceError as e:
                 say(f"  [corrective {kind} seed {seed}] {name}@{frac}: FAILED {e}")
                 continue
@@ -96,7 +97,8 @@ def challenge_scenario(data: ClassData, seed: int, methods: Sequence[str], n_ora
         if name == "retrain":
             models = retrained[:runs]
         else:
-            models = [unlearn(original, forget, retain, name, seed=seed * 1000 + i + 1)[0] for i in range(runs)]
+            models = [unlearn_method(original, forget, retain, name, dataset=data.name, seed=seed * 1000 + i + 1)[0]
+                      for i in range(runs)]
         score = challenge.n_oracle_score([challenge.model_outputs(m, forget, retain, test) for m in models],
                                          oracle_outs)
         out[name] = {"forget_quality": score["forget_quality"], "challenge_score": score["challenge_score"],
@@ -129,7 +131,7 @@ def worst_case_scenario(data: ClassData, seed: int, methods: Sequence[str], frac
             extra = {"epochs": train_epochs} if name == "retrain" else {}
             run_seed = seed + 1000 if name == "retrain" else seed
             try:
-                new, _ = unlearn(original, forget, retain, name, seed=run_seed, **extra)
+                new, _ = unlearn_method(original, forget, retain, name, dataset=data.name, seed=run_seed, **extra)
             except DivergenceError as e:
                 say(f"  [worst seed {seed}] {name}/{kind}: FAILED {e}")
                 continue
@@ -155,7 +157,7 @@ def laf_scenario(data: ClassData, seed: int, train_epochs: int = 30, say: Say = 
         out[f"oracle/{kind}"] = {**ref, "avg_gap": 0.0}
         out[f"original/{kind}"] = evaluate(original, forget, retain, test, oracle=ref, forget_class=fc, seed=seed)
         for name in methods:
-            new, log = unlearn(original, forget, retain, name, seed=seed)
+            new, log = unlearn_method(original, forget, retain, name, dataset=data.name, seed=seed)
             out[f"{name}/{kind}"] = {**evaluate(new, forget, retain, test, oracle=ref, forget_class=fc, seed=seed),
                                      "time_s": log["wall_time_s"]}
             say(f"  [laf seed {seed}] {name}/{kind}: gap {out[f'{name}/{kind}']['avg_gap']:.2f}")

@@ -10,7 +10,8 @@ Defaults. methods.md gives the CIFAR-10/ResNet-18 values (SGD momentum 0.9, wd 5
 default is a ~6k-parameter CNN on 1437 digits, where batch 256 gives 6 steps an epoch and 1 step over a
 144-sample forget set; so every method here uses batch 64 and the learning rates were re-tuned on digits
 (10% random forgetting, 3 seeds) to give each method the *behaviour* the literature describes. Each class names the
-paper value beside ours.
+paper value beside ours. Those digits values are also `obliviate/configs/vision/digits.yaml`; other datasets ship
+their own file (`fashion-mnist.yaml`, re-tuned by bench/vision_sweep.py), applied by `vision.defaults`.
 """
 from .losses import ascend_ce, ce, distill_kl, random_label_ce, random_wrong_labels
 from .protocol import Context, LossFn, VisionMethod, describe
