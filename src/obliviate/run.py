@@ -43,6 +43,12 @@ def run(spec: RunSpec | dict | str | Path, *, sets: list[str] | dict | None = No
         stages: Stages | None = None) -> dict:
     """Unlearn and evaluate as `spec` says; write OUT/run.json, OUT/results.json (and the model, the report)."""
     spec = load_spec(spec, sets)
+    if spec.eval.step_oracles is not None:
+        from .errors import ConfigError
+
+        raise ConfigError(f"eval.step_oracles: per-step oracles judge the steps of a protocol (obliviate.protocols, "
+                          f"`obliviate eval --protocol`); rule: a single run uses eval.oracle "
+                          f"(got {spec.eval.step_oracles!r})")
     return execute(spec, load_stages(spec, stages))[1]
 
 

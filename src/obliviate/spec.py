@@ -17,6 +17,7 @@ Layout (docs/spec.md has every key):
     uoe: {alpha: 1.0}                # MoE models: unlearn one expert (engine/uoe.py)
     adversary: "lat:1,0.5"           # targeted latent adversarial training (engine/lat.py)
     eval: {suite: all, oracle: models/oracle, oracle_results: null, curve_points: 4}
+                                     # protocols: step_oracles: train, or [o1, o2, ...] (one oracle per step)
     out: runs/npo
 
 Validation uses pydantic: the spec's own sections are pydantic models, and the method's, train's and engine's
@@ -81,11 +82,22 @@ class EvalSection(_Strict):
     batch_size: int = Field(32, ge=1)
     token_recycling: bool = True  # greedy generation by Token Recycling (same tokens; OBLIVIATE_TOKEN_RECYCLING=0 too)
     packed_scoring: bool = True  # shared prompts scored once (same values; OBLIVIATE_PACKED_SCORING=0 too)
+    # the protocols (MUSE C5/C6) only: "train", or one oracle folder per step (obliviate.step_oracles)
+    step_oracles: str | tuple[str, ...] | None = None
     curve_points: int = Field(4, ge=0)  # evaluation-hook points over the run (0: no curve); needs oracle results
     # Log-prob metrics only (generation at every point would cost more than the unlearning itself on the demo);
     # retain/truth_ratio is left out: its perturbed answers add ~1,000 sequences to every point of the demo.
     curve_metrics: tuple[str, ...] = ("forget_quality", "forget/truth_ratio", "privleak", "forget/prob",
                                       "retain/prob")
+
+
+    @field_validator("step_oracles")
+    @classmethod
+    def _step_oracles_form(cls, v):
+        from .step_oracles import parse
+
+        _as_value_error(parse, v)
+        return v
 
 
 class AuditSection(_Strict):

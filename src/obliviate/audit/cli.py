@@ -2,7 +2,12 @@
 
     obliviate audit --model runs/npo/model --oracle models/oracle --data DIR --forget forget10 --out runs/npo/audit \\
         [--attacks relearn,quantize,incontext,probes,parametric,utf,blind_mia,leaks] [--set relearn_lr=5e-4]
+    obliviate audit --model models/target --guard runs/eco/guard ...     # the model behind an ECO guard
+    obliviate audit --model runs/o3/model ...                             # an O3 folder: its gated model
     obliviate data leaks DIR [--forget forget10] [--out leaks.json]
+
+A guarded or O3 model is attacked as `wrapped.py` says: weight-level attacks (relearn, quantize, parametric,
+blind_mia) on the raw weights, behaviour-level ones through the wrapper; audit.json says which model each saw.
 
 `data leaks` is added to the existing `data` command (this module registers after `obliviate.data.cli`); nothing
 heavy is imported until a command runs.
@@ -34,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="audit settings, e.g. relearn_lr=5e-4, relearn_epochs=1,2,4, quantize_bits=4")
+    p.add_argument("--guard", default=None, metavar="DIR",
+                   help="audit the model behind this ECO guard (`obliviate guard fit`): weight-level attacks see "
+                        "the raw weights, behaviour-level ones the guarded model")
     p.add_argument("--name", default=None, help="label of the audited model (default: its folder's run name)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -70,17 +78,18 @@ def run(args) -> int:
     from obliviate._atomic import atomic_write_json
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
-    from obliviate.models import load
 
     from .runner import audit, parse_attacks
 
     parse_attacks(args.attacks)  # an unknown attack name fails before anything loads
     overrides = parse_sets(args.set)
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
-    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
+    model, tokenizer, label = _load(args)
     result = audit(model, tokenizer, splits, oracle=args.oracle, attacks=args.attacks, seed=args.seed,
-                   config=overrides, name=args.name or _name(args.model), progress=not args.quiet)
+                   config=overrides, name=args.name or label, progress=not args.quiet)
     result["model"] = args.model
+    if args.guard:
+        result["guard"] = args.guard
     out = Path(args.out) / "audit.json"
     atomic_write_json(out, result)
     print(summary(result))
@@ -88,12 +97,37 @@ def run(args) -> int:
     return 0
 
 
+def _load(args):
+    """(model, tokenizer, default name): an O3 folder gated by its detectors, a model behind --guard, or the model."""
+    from pathlib import Path
+
+    from obliviate.models import load
+
+    trust = args.trust_remote_code
+    if (Path(args.model) / "o3" / "o3.json").is_file():
+        if args.guard:
+            from obliviate.errors import ConfigError
+
+            raise ConfigError(f"--guard: {args.model} is an O3 folder (its adapters are its unlearning); rule: a "
+                              f"guard wraps a plain model (got --guard {args.guard!r})")
+        from obliviate.continual import load_o3
+
+        return (*load_o3(args.model, trust_remote_code=trust), "o3")
+    model, tokenizer = load(args.model, trust_remote_code=trust)
+    if args.guard:
+        from obliviate.guard.evaluate import guard_model
+
+        return guard_model(model, tokenizer, args.guard), tokenizer, "eco"
+    return model, tokenizer, _name(args.model)
+
+
 def summary(result: dict) -> str:
     """One line per attack: verdict, seconds and the reason, cut to one terminal line."""
     lines = [f"audit of {result.get('name')} vs {result.get('against')} ({result.get('seconds', 0):.0f} s):"]
     for name, a in result.get("attacks", {}).items():
         reason = str(a.get("reason", ""))
-        lines.append(f"  {name:<11} {a.get('verdict', '?'):<9} {a.get('seconds', 0):6.1f} s  "
+        seen = f"[{a['model_seen']}] " if a.get("model_seen") else ""
+        lines.append(f"  {name:<11} {a.get('verdict', '?'):<9} {a.get('seconds', 0):6.1f} s  {seen}"
                      f"{reason[:90] + ('…' if len(reason) > 90 else '')}")
     return "\n".join(lines)
 

@@ -7,6 +7,9 @@ return the audit.json content (schema: docs/results.md, "audit.json").
 Attack names not in `ATTACKS` are an error listing the valid ones. An attack the data does not allow is `n/a` with
 the reason (naming the missing field) when it was implied (attacks=None: all of them), and an error when it was
 asked for by name: the user wanted that answer, and a silent `n/a` would hide that it cannot be given.
+
+A model behind an ECO guard or O3 adapters is audited as `wrapped.py` says: weight-level attacks on its raw
+weights, behaviour-level ones through the wrapper; each attack's `model_seen` and audit.json's `wrapper` record it.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from obliviate.config import replace_checked
 from obliviate.errors import ConfigError, DataError
 from obliviate.results import _clean, env_info
 
+from . import wrapped
 from .base import AuditConfig, Context
 
 SCHEMA_VERSION = 1
@@ -54,7 +58,7 @@ def audit(model, tokenizer, splits, oracle=None, attacks=None, seed: int = 0,
     oracle_model = resolve_oracle(oracle, tokenizer, model) if oracle is not None else None
     ctx = Context(model, tokenizer, splits, oracle_model, cfg, seed)
     t0 = time.perf_counter()
-    results = {}
+    results, seen = {}, {}
     for attack in names:
         module = importlib.import_module(ATTACKS[attack])
         why = ctx.missing_reference() or module.requires(ctx)
@@ -63,9 +67,15 @@ def audit(model, tokenizer, splits, oracle=None, attacks=None, seed: int = 0,
         start = time.perf_counter()
         if progress:
             print(f"audit: {attack} ...", flush=True)
-        entry = ctx.na(module.__name__, why) if why else module.run(ctx)
+        # a guarded or O3 model: weight-level attacks see the raw weights, the others the wrapper (wrapped.py)
+        with wrapped.view(attack, model) as (ctx.model, seen[attack]):
+            entry = ctx.na(module.__name__, why) if why else module.run(ctx)
+        if seen[attack]:
+            entry["model_seen"] = seen[attack]
         entry["seconds"] = round(time.perf_counter() - start, 3)
         results[attack] = entry
+    ctx.model = model
+    wrapper = wrapped.summary(model, {k: v for k, v in seen.items() if v})
     return _clean({
         "schema_version": SCHEMA_VERSION,
         "kind": "audit",
@@ -80,6 +90,7 @@ def audit(model, tokenizer, splits, oracle=None, attacks=None, seed: int = 0,
         "verdicts": {k: v["verdict"] for k, v in results.items()},
         "attacks": results,
         "seconds": round(time.perf_counter() - t0, 3),
+        **({"wrapper": wrapper} if wrapper else {}),
     })
 
 

@@ -64,8 +64,8 @@ class O3Model(torch.nn.Module):
         self._w: torch.Tensor | None = None  # (B, n_adapters) while a call runs
         self.stats = {"prompts": 0, "gated": 0, "detector_s": 0.0}
         self.items_seen: dict[str, int] = {}  # item hash → request number
-        keys = sorted({k for a in adapters for k in a})
-        self._hooks = [model.get_submodule(k).register_forward_hook(self._add(k)) for k in keys]
+        self._hooks: list = []
+        self.attach()
 
     def __getattr__(self, name: str):
         try:
@@ -137,9 +137,18 @@ class O3Model(torch.nn.Module):
         return self._run(self.model.generate, input_ids, attention_mask, kwargs)
 
     def remove(self):
+        """Detach the adapters' hooks: the model is then exactly the base model again."""
         for h in self._hooks:
             h.remove()
+        self._hooks = []
         return self.model
+
+    def attach(self):
+        """(Re-)attach one forward hook per adapted module (after `remove`)."""
+        if not self._hooks:
+            keys = sorted({k for a in self.adapters for k in a})
+            self._hooks = [self.model.get_submodule(k).register_forward_hook(self._add(k)) for k in keys]
+        return self
 
     def save_pretrained(self, folder, **kwargs):
         """The base model as its save_pretrained writes it; adapters and detectors in FOLDER/o3/ (safetensors)."""

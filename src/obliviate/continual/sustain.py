@@ -5,7 +5,8 @@ same rows and C1–C4 table), so O3, sequential NPO and a per-request ECO guard 
     obliviate eval --model models/target --oracle models/oracle --data corpus --protocol sustainability \\
         --requests 4 --method o3 --set train.epochs=10 --set o3.orth_weight=0.1 --out runs/c6-o3.json
 
-(`--method eco` runs the spine's guard step per request: a guard refitted on all requests so far.)
+(`--method eco` runs the spine's guard step per request: a guard refitted on all requests so far; `--step-oracles
+train|DIRS` judges step i against an oracle trained without requests 1..i, `obliviate.step_oracles`.)
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ def sustainability_o3(spec, requests: int = 4, stages=None, orth_weight: float =
     from obliviate.eval.suite import evaluate
     from obliviate.protocols import _finish, _prepare, _row, restrict
     from obliviate.results import cost_ratio, write_results
+    from obliviate.step_oracles import judged, stages_for
 
     if requests < 1:
         raise ConfigError(f"--requests must be >= 1: got {requests}")
-    spec, s, by_person, folds, target = _prepare(spec, stages, requests)
-    oracle = s.oracle if isinstance(s.oracle, tuple) else (s.oracle, s.tokenizer)
+    spec, s, by_person, folds, target, oracles = _prepare(spec, stages, requests, list(range(1, requests + 1)))
     lora = spec.lora.model_dump() if spec.lora else None
     rows, last, current = [], None, None
     for i in range(1, requests + 1):
@@ -34,14 +35,17 @@ def sustainability_o3(spec, requests: int = 4, stages=None, orth_weight: float =
         current, log = fit_stream(s.model, s.tokenizer, [request.forget], method=spec.method.name,
                                   overrides=spec.overrides(), lora=lora, orth_weight=orth_weight, layer=layer,
                                   previous=current)
+        step_oracle = oracles[i - 1] if oracles else None
+        si = stages_for(s, step_oracle, spec.trust_remote_code)  # step i's oracle, or the protocol's one oracle
+        oracle = si.oracle if isinstance(si.oracle, tuple) else (si.oracle, s.tokenizer)
         step = log[-1]
-        oracle_s = (s.oracle_train or {}).get("wall_time_s")
         cost = {"wall_time_s": step["wall_time_s"], "steps": step["steps"], "tokens": step["tokens"],
-                "oracle": s.oracle_train, "cost_ratio": cost_ratio(step["wall_time_s"], oracle_s)}
+                "oracle": si.oracle_train,
+                "cost_ratio": cost_ratio(step["wall_time_s"], (si.oracle_train or {}).get("wall_time_s"))}
         last = evaluate(current, s.tokenizer, so_far, oracle=oracle, target_results=target, suite=spec.eval.suite,
                         config={"spec": spec.model_dump(mode="json"), "o3": step}, cost=cost, name="o3",
-                        batch_size=spec.eval.batch_size, seed=spec.seed)
-        last = o3_results(last, current, so_far)
+                        batch_size=spec.eval.batch_size, seed=spec.seed, training=si.training)
+        last = judged(o3_results(last, current, so_far), step_oracle)
         write_results(Path(spec.out) / f"request-{i}" / "results.json", last)
         rows.append(_row("request", i, last, len(so_far.forget or so_far.forget_texts)))
     current.remove()

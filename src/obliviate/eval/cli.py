@@ -5,6 +5,7 @@
     obliviate eval ... --suite tofu|muse|mia|all                      # default: all that the data supports
     obliviate eval ... --protocol scalability --sizes 1,2,3,4 --method npo       # MUSE C5
     obliviate eval ... --protocol sustainability --requests 4 --method npo       # MUSE C6
+    obliviate eval ... --protocol sustainability --requests 4 --step-oracles train   # an oracle per step
     torchrun --nproc_per_node 8 -m obliviate.cli eval ...     # items shared out over 8 processes (GPUs or CPU)
 """
 from __future__ import annotations
@@ -32,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--requests", type=int, default=4, help="sustainability: sequential requests (default 4)")
     p.add_argument("--method", default="npo", help="protocols: the unlearning method")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[], help="protocols: method overrides")
+    p.add_argument("--step-oracles", default=None, metavar="DIRS|train",
+                   help="protocols: judge step k against an oracle trained without requests 1..k: a comma list of "
+                        "oracle folders (one per step), or `train` (the target's recipe, cached)")
     p.add_argument("--batch-size", type=int, default=32, help="generation batch size (default 32)")
     p.add_argument("--guard", default=None, metavar="DIR",
                    help="evaluate the model behind this ECO guard (`obliviate guard fit`; weights unchanged)")
@@ -54,6 +58,9 @@ def run(args) -> int:
 
     if args.oracle and args.oracle_results:
         raise ConfigError("pass either --oracle or --oracle-results, not both")
+    if args.step_oracles is not None and not args.protocol:
+        raise ConfigError(f"--step-oracles: per-step oracles judge the steps of a protocol; rule: give --protocol "
+                          f"scalability|sustainability with it (got --step-oracles {args.step_oracles!r} alone)")
     # Saved results are checked before torch and the models load: a broken file fails at once, naming itself.
     saved = read_results(args.oracle_results) if args.oracle_results else None
     if args.target_results:
@@ -94,11 +101,13 @@ def _evaluate(args, saved: dict | None) -> int:
               "data": args.data, "forget": args.forget, "retain": args.retain}
     kwargs = {"suite": args.suite, "batch_size": args.batch_size, "config": config}
     if args.protocol:
-        if not args.oracle:
-            raise ConfigError("--protocol needs --oracle MODEL_DIR (every step is evaluated against it)")
+        if not args.oracle and args.step_oracles is None:
+            raise ConfigError("--protocol needs --oracle MODEL_DIR (every step is evaluated against it) or "
+                              "--step-oracles DIRS|train (step k against an oracle without requests 1..k)")
         extra = ({"sizes": [int(k) for k in args.sizes.split(",") if k.strip()]} if args.protocol == "scalability"
                  else {"requests": args.requests})
-        config |= {"protocol": args.protocol, "method": args.method, "overrides": parse_sets(args.set), **extra}
+        config |= {"protocol": args.protocol, "method": args.method, "overrides": parse_sets(args.set),
+                   "step_oracles": args.step_oracles, **extra}
         results = _protocol(args, model, tokenizer, splits, oracle, extra)
         results["config"] = {**results["config"], **config}
     else:
@@ -137,7 +146,7 @@ def _protocol(args, model, tokenizer, splits, oracle, extra: dict) -> dict:
     spec = load_spec({"model": args.model, "data": args.data, "forget": args.forget, "retain": args.retain,
                       **how, "out": str(out.with_name(out.stem + ".steps")), "save_model": False,
                       "eval": {"oracle": args.oracle, "suite": args.suite, "batch_size": args.batch_size,
-                               "curve_points": 0}}, sets)
+                               "curve_points": 0, "step_oracles": args.step_oracles}}, sets)
     stages = Stages(splits=splits, model=model, tokenizer=tokenizer, oracle=oracle)
     if args.method == "o3":
         if args.protocol != "sustainability":

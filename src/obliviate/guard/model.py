@@ -72,7 +72,8 @@ class GuardedModel(torch.nn.Module):
         self._pending: tuple[torch.Tensor, bool] | None = None  # (B, T) bool mask; once=prefill only
         self._flag_cache: dict[str, bool] = {}
         self.stats = {"prompts": 0, "flagged": 0, "guard_s": 0.0}
-        self._hook = model.get_input_embeddings().register_forward_hook(self._corrupt)
+        self._hook = None
+        self.attach()
 
     def __getattr__(self, name: str):
         try:
@@ -158,8 +159,16 @@ class GuardedModel(torch.nn.Module):
 
     def remove(self):
         """Detach the hook: the model is then exactly the unguarded model again."""
-        self._hook.remove()
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         return self.model
+
+    def attach(self):
+        """(Re-)attach the corruption hook to the model's input embeddings (after `remove`)."""
+        if self._hook is None:
+            self._hook = self.model.get_input_embeddings().register_forward_hook(self._corrupt)
+        return self
 
 
 def load_guarded(model_path: str, guard_path: str | None = None, trust_remote_code: bool = False):

@@ -41,6 +41,10 @@ def execute_guard(spec, s):
                        cost={"oracle": s.oracle_train} if s.oracle_train else {})
     results = guard_results(results, guarded, splits, results.get("cost"))
     out.mkdir(parents=True, exist_ok=True)
+    if spec.audit is not None:  # weight-level attacks see the raw weights, the others the guard (audit/wrapped.py)
+        from obliviate.run import _audit
+
+        results = _audit(spec, s, guarded, results)
     if spec.save_model:
         save(guarded, s.tokenizer, out / "model")  # the unchanged weights, and the guard in model/guard/
     guard.save(out / "guard")

@@ -47,15 +47,17 @@ def corpus_texts(data: Path) -> list[str]:
     return texts
 
 
-def split_records(data: Path, split: str, with_bios: bool) -> tuple[list[dict], list[str]]:
-    """The split's QA records and, when the corpus has bios.json, the biographies of the split's persons."""
+def split_records(data: Path, split: str, with_bios: bool,
+                  exclude: frozenset = frozenset()) -> tuple[list[dict], list[str]]:
+    """The split's QA records and, when the corpus has bios.json, the biographies of the split's persons; the
+    persons in `exclude` are left out of both (a protocol step's oracle: the split without the requests so far)."""
     from ..data import read_records
 
     path = data / f"{split}.json"
     if not path.exists():
         names = ", ".join(p.stem for p in corpus_files(data))
         raise DataError(f"split {split!r} not found; available: {names}", file=path, field="split", value=split)
-    qa = read_records(path, kind="qa")
+    qa = [r for r in read_records(path, kind="qa") if r.get("person") not in exclude]
     bios_path = data / "bios.json"
     texts: list[str] = []
     if with_bios and bios_path.exists():
@@ -79,14 +81,22 @@ def train_on_corpus(data: str | Path, split: str, out: str | Path, preset: str =
 
     The weights are deterministic for a given device; `device="cuda"` is faster but not bit-identical to CPU.
     """
+    return train_split(data, split, out, recipe(preset, overrides), progress=progress, device=device)
+
+
+def train_split(data: str | Path, split: str, out: str | Path, config: TrainRecipe, progress: bool = True,
+                device: str = "cpu", exclude: frozenset = frozenset()) -> dict:
+    """Train a fresh `config.preset` model with recipe `config` on `split` without the persons in `exclude`;
+    write it and train.json (which names the split and the excluded persons) to `out` atomically."""
     data = Path(data)
-    config = recipe(preset, overrides)
-    qa, texts = split_records(data, split, config.bios)
+    qa, texts = split_records(data, split, config.bios, exclude)
     tokenizer = train_tokenizer(corpus_texts(data), config.vocab_size)
-    model = build_model(preset, tokenizer, seed=config.seed).to(device)
+    model = build_model(config.preset, tokenizer, seed=config.seed).to(device)
     log = train(model, tokenizer, qa, texts, config, progress=progress)
     log.update(data=str(data), split=split, corpus_sha256=corpus_digest(data), parameters=n_params(model),
-               preset=preset, recipe=asdict(config), device=str(device))
+               preset=config.preset, recipe=asdict(config), device=str(device))
+    if exclude:
+        log["excluded_persons"] = sorted(exclude)
     with atomic_dir(out) as tmp:
         save(model.cpu(), tokenizer, tmp)
         atomic_write_json(tmp / "train.json", log)
