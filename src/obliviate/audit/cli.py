@@ -71,16 +71,23 @@ def run(args) -> int:
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
     from obliviate.models import load
+    from obliviate.models.spread import join
 
     from .runner import audit, parse_attacks
 
     parse_attacks(args.attacks)  # an unknown attack name fails before anything loads
     overrides = parse_sets(args.set)
+    # torchrun / accelerate launch: every process loads both models; scoring and generation are shared out
+    # (models/spread.py), relearning runs on the first process; the first process writes audit.json.
+    rank, _, device = join()
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
-    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code)
-    result = audit(model, tokenizer, splits, oracle=args.oracle, attacks=args.attacks, seed=args.seed,
-                   config=overrides, name=args.name or _name(args.model), progress=not args.quiet)
-    result["model"] = args.model
+    model, tokenizer = load(args.model, trust_remote_code=args.trust_remote_code, device=device)
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code, device=device) if args.oracle else None
+    result = audit(model, tokenizer, splits, oracle=oracle, attacks=args.attacks, seed=args.seed,
+                   config=overrides, name=args.name or _name(args.model), progress=not args.quiet and rank == 0)
+    result["model"], result["oracle"] = args.model, args.oracle
+    if rank != 0:
+        return 0
     out = Path(args.out) / "audit.json"
     atomic_write_json(out, result)
     print(summary(result))

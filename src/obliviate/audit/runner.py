@@ -7,6 +7,10 @@ return the audit.json content (schema: docs/results.md, "audit.json").
 Attack names not in `ATTACKS` are an error listing the valid ones. An attack the data does not allow is `n/a` with
 the reason (naming the missing field) when it was implied (attacks=None: all of them), and an error when it was
 asked for by name: the user wanted that answer, and a silent `n/a` would hide that it cannot be given.
+
+Under torchrun / accelerate launch (every process calls `audit` with the same arguments) the scoring and
+generation batches are shared out over the processes and gathered in item order (`models.spread`), relearning runs
+on the first process alone; every process returns the audit of one process, with `processes` set to their number.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from typing import Any
 
 from obliviate.config import replace_checked
 from obliviate.errors import ConfigError, DataError
+from obliviate.models.spread import world
 from obliviate.results import _clean, env_info
 
 from .base import AuditConfig, Context
@@ -80,6 +85,7 @@ def audit(model, tokenizer, splits, oracle=None, attacks=None, seed: int = 0,
         "verdicts": {k: v["verdict"] for k, v in results.items()},
         "attacks": results,
         "seconds": round(time.perf_counter() - t0, 3),
+        "processes": world()[1],
     })
 
 

@@ -50,7 +50,7 @@ from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
-from . import checkpoint, hooks, sharding
+from . import checkpoint, hooks, sharding, solo
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
@@ -80,8 +80,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     if not forget:
         raise DataError("the forget set is empty", field="forget", rule="at least one QA record", value=0)
     check_pair(model, tokenizer, "unlearn")
-    # cpu=True on a machine without CUDA: that is what makes accelerate join a torchrun/gloo process group.
-    acc = accelerator or Accelerator(cpu=engine.cpu or not torch.cuda.is_available())
+    # accelerate's Accelerator (joins a torchrun/gloo group on CPU); a one-process stand-in inside spread.alone.
+    acc = accelerator or solo.accelerator(engine.cpu)
 
     with seeded(train.seed, acc.device):
         # --- Model: placed, LoRA added, the method bound to it, what trains chosen.
