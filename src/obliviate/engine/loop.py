@@ -50,7 +50,7 @@ from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
-from . import checkpoint, hooks, sharding, solo
+from . import checkpoint, hooks, sharding, solo, zero
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
@@ -98,7 +98,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         step_hooks = list(step_hooks or [])  # run options (UOE, LAT): may narrow what trains and add masks
         trainable, masks = hooks.setup(step_hooks, model, tokenizer, forget, trainable, masks)
         masks = _check_masks(masks, trainable)
-        sharding.check_masks_backend(acc, masks)
+        zero3 = zero.is_zero(acc)  # DeepSpeed ZeRO-3 (accelerate launch with its config)
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
         # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
@@ -130,6 +130,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
             optimizer = acc.prepare(optimizer)
         else:
+            if zero3:
+                zero.configure(acc, train)  # micro-batch and clipping, before prepare builds the DeepSpeed engine
             model, optimizer = acc.prepare(model, optimizer)
         if sharding.is_sharded(model):  # parameters were replaced by DTensors of the same names
             if resume or initial is not None:
@@ -140,7 +142,13 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             masks = sharding.place_masks(masks, trainable)
             if ref is not None and not ref.is_peft:  # the frozen copy is sharded too (it runs on every micro-batch)
                 sharding.shard(ref.model, acc.device)
-        held = HeldMask(masks, trainable) if masks else None  # after sharding: it holds each process's shard
+        if zero3 and (resume or initial is not None):
+            raise ConfigError("DeepSpeed ZeRO-3: resume and methods with a final edit (task_vector) need "
+                              "unpartitioned weights; run them with DDP or one process")
+        if zero3 and ref is not None and not ref.is_peft:  # the frozen copy is partitioned too
+            ref.model = zero.shard_reference(ref.model, acc)
+        # after sharding: HeldMask holds each process's shard; under ZeRO-3 its gradients are DeepSpeed's own
+        held = (zero.ZeroHeldMask(masks, trainable) if zero3 else HeldMask(masks, trainable)) if masks else None
         model.train()
         hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 
@@ -149,7 +157,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         if step_hooks:
             run_key["step_hooks"] = hooks.describe(step_hooks)
         # Sharded runs write no checkpoints (their weights and optimizer state are DTensors).
-        ckpt_root = Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) else None
+        ckpt_root = (Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) and not zero3
+                     else None)
         log, curve, start, last_good = [], [], 0, None
         if resume:
             found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
@@ -179,7 +188,10 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                                     around=hooks.around(step_hooks))
                     total, loss_terms = m.loss(b.forget, b.retain)
                     total, loss_terms = hooks.add_extra(step_hooks, total, loss_terms)  # UOE: router anchor
-                    acc.backward(total / accum)
+                    if zero3:  # DeepSpeed's backward alone: its step (clip, update) comes at the update below
+                        model.backward(total / accum)
+                    else:
+                        acc.backward(total / accum)
                 logged = {"loss": total.detach(), **loss_terms}
                 if b.retain_nll is not None:
                     logged["retain_nll"] = b.retain_nll
@@ -205,9 +217,13 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             # Update: mask the gradients, clip (the norm before clipping is logged), step.
             if held is not None:
                 held.zero_grads()
-            grad_norm = acc.clip_grad_norm_(list(trainable.values()), train.max_grad_norm or float("inf"))
             lr = scheduler.get_last_lr()[0]
-            optimizer.step()
+            if zero3:  # clipping at train.max_grad_norm (zero.configure) and the update, inside DeepSpeed's step
+                model.step()
+                grad_norm = model.get_global_grad_norm()
+            else:
+                grad_norm = acc.clip_grad_norm_(list(trainable.values()), train.max_grad_norm or float("inf"))
+                optimizer.step()
             if held is not None:
                 held.restore(optimizer)
             scheduler.step()
@@ -243,7 +259,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         # --- Finish: the method's final edit, unwrap (and merge LoRA), write model/ and run.json.
         if initial is not None:
             m.finalize(trainable.items(), initial)
-        model = acc.unwrap_model(model).eval()
+        model = zero.gather_full(model, acc, lora).eval() if zero3 else acc.unwrap_model(model).eval()
         if sharding.is_sharded(model):  # every process gets the plain trained model back
             model = sharding.gather_full(model, lora).eval()
         if lora is not None and engine.lora_merge:

@@ -23,9 +23,36 @@ def accelerator(cpu: bool):
 
     if is_alone():
         return OneProcess(torch.device("cpu") if cpu or not torch.cuda.is_available() else _own_gpu())
+    import os
+
     from accelerate import Accelerator
 
-    return Accelerator(cpu=cpu or not torch.cuda.is_available())
+    # accelerate launch with a DeepSpeed config sets ACCELERATE_USE_DEEPSPEED; cpu=True would drop its plugin, and
+    # DeepSpeed runs on CPU itself (DS_ACCELERATOR=cpu, gloo), so it is only turned off by engine.cpu.
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    acc = Accelerator(cpu=cpu or (not torch.cuda.is_available() and not deepspeed))
+    if deepspeed and not cpu and not torch.cuda.is_available():
+        _count_deepspeed_cpu_processes(acc)
+    return acc
+
+
+def _count_deepspeed_cpu_processes(acc) -> None:
+    """accelerate 1.16 on a machine without CUDA lets DeepSpeed join the process group (gloo) but finds no backend
+    of its own, so it records 1 process and index 0 on every process: each would then draw the whole batch, reduce
+    wrongly and write the outputs. The counts are set from torch.distributed, in both of accelerate's shared states
+    (AcceleratorState keeps its own copy)."""
+    import os
+
+    import torch.distributed as dist
+    from accelerate.state import PartialState
+
+    if not dist.is_initialized() or acc.num_processes == dist.get_world_size():
+        return
+    counts = {"num_processes": dist.get_world_size(), "process_index": dist.get_rank(),
+              "local_process_index": int(os.environ.get("LOCAL_RANK", dist.get_rank()))}
+    for state in (PartialState(), acc.state):
+        for key, value in counts.items():
+            setattr(state, key, value)
 
 
 def _own_gpu() -> torch.device:

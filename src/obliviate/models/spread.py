@@ -79,11 +79,12 @@ def join():
 
 
 def in_lockstep(model) -> bool:
-    """True for a model whose forward is itself a collective (FSDP2: DTensor parameters): every process must then
-    run every batch, so such a model is scored whole on each process instead of spread."""
+    """True for a model whose forward is itself a collective (FSDP2: DTensor parameters; DeepSpeed ZeRO-3:
+    partitioned parameters, marked with `ds_id`): every process must then run every batch, so such a model is
+    scored whole on each process instead of spread."""
     from torch.distributed.tensor import DTensor
 
-    return any(isinstance(p, DTensor) for p in model.parameters())
+    return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
 
 
 def spread(batches: Sequence[Sequence[int]], score: Callable[[list[int]], list[Any]], n: int,
