@@ -23,19 +23,6 @@ def is_sharded(model) -> bool:
     return any(isinstance(p, DTensor) for p in model.parameters())
 
 
-def check_masks_backend(acc, masks) -> None:
-    """DeepSpeed ZeRO keeps gradients in its own partitioned buffers (`p.grad` is None), so a mask multiplied into
-    `p.grad` would be skipped without a word: refuse instead (ZeRO-3 masks need DeepSpeed's gradient get/set API,
-    not implemented)."""
-    from accelerate.utils import DistributedType
-
-    if masks and acc.distributed_type == DistributedType.DEEPSPEED:
-        from obliviate.errors import ConfigError
-
-        raise ConfigError("masks: not applied under DeepSpeed ZeRO (its gradients are not in p.grad); run masked "
-                          "unlearning with FSDP (configs/accelerate/fsdp.yaml, or engine.fsdp=true on CPU) or DDP")
-
-
 def _layer_classes(model) -> set[str]:
     """Class names of the decoder layers: each becomes one FSDP unit (all-gathered just before its forward)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps the HF model
