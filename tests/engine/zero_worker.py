@@ -1,5 +1,5 @@
 """Worker for the ZeRO-3 test: fsdp_worker's npo with a gradient mask and npo with a frozen reference copy, 3 steps
-at global batch 4, under `accelerate launch` with configs/accelerate/deepspeed_zero3.yaml on CPU
+at global batch 4 (one micro-batch per process, and two: grad_accum 2), under `accelerate launch` with configs/accelerate/deepspeed_zero3.yaml on CPU
 (DS_ACCELERATOR=cpu, gloo); each rank writes losses, gradient norms, how many reference copies were partitioned,
 and its final weights.
 
@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fsdp_worker import run_case  # noqa: E402
 
-CASES = ("npo_mask", "npo_frozen_copy")
+CASES = {"npo_mask": ("npo_mask", 1), "npo_frozen_copy": ("npo_frozen_copy", 1), "npo_mask_accum": ("npo_mask", 2)}
 
 if __name__ == "__main__":
     from safetensors.torch import save_file
@@ -27,9 +27,9 @@ if __name__ == "__main__":
     found, calls = {}, []
     original = zero.shard_reference
     zero.shard_reference = lambda model, acc: calls.append(type(model).__name__) or original(model, acc)
-    for case in CASES:
+    for case, (name, accum) in CASES.items():
         calls.clear()
-        model, log = run_case(case, 1, False)
+        model, log = run_case(name, accum, False)
         rank = torch.distributed.get_rank()
         found[case] = {"losses": [e["loss"] for e in log["log"]], "grad_norms": [e["grad_norm"] for e in log["log"]],
                        "curve": log["curve"][-1]["metrics"], "processes": log["config"]["processes"],

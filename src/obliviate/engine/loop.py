@@ -188,8 +188,10 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                                     around=hooks.around(step_hooks))
                     total, loss_terms = m.loss(b.forget, b.retain)
                     total, loss_terms = hooks.add_extra(step_hooks, total, loss_terms)  # UOE: router anchor
-                    if zero3:  # DeepSpeed's backward alone: its step (clip, update) comes at the update below
-                        model.backward(total / accum)
+                    if zero3:  # DeepSpeed divides by its gradient_accumulation_steps (= accum) itself
+                        model.backward(total)
+                        if k < accum - 1:
+                            model.step()  # not a boundary: DeepSpeed only counts the micro-batch
                     else:
                         acc.backward(total / accum)
                 logged = {"loss": total.detach(), **loss_terms}
@@ -218,7 +220,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             if held is not None:
                 held.zero_grads()
             lr = scheduler.get_last_lr()[0]
-            if zero3:  # clipping at train.max_grad_norm (zero.configure) and the update, inside DeepSpeed's step
+            if zero3:  # the boundary: clipping at train.max_grad_norm (zero.configure) and the update
                 model.step()
                 grad_norm = model.get_global_grad_norm()
             else:

@@ -27,17 +27,14 @@ def is_zero(acc) -> bool:
 
 
 def configure(acc, train) -> None:
-    """Micro-batch and clipping in accelerate's DeepSpeed plugin (it requires the micro-batch when no dataloader is
-    prepared). The loop accumulates itself only without DeepSpeed: here grad_accum must be 1."""
-    if train.grad_accum != 1:
-        raise ConfigError("train.grad_accum: DeepSpeed runs here with one micro-batch per process and step; got "
-                          f"{train.grad_accum} (raise the number of processes or lower train.batch_size)")
+    """Micro-batch, accumulation and clipping in accelerate's DeepSpeed plugin (it requires the micro-batch when no
+    dataloader is prepared): train.batch_size = processes × grad_accum × micro-batch, as without DeepSpeed."""
     cfg = acc.state.deepspeed_plugin.deepspeed_config
     stage = cfg.get("zero_optimization", {}).get("stage")
     if stage != 3:
         raise ConfigError(f"DeepSpeed: only ZeRO stage 3 is supported by the engine; the config has stage {stage}")
-    cfg["train_micro_batch_size_per_gpu"] = train.batch_size // acc.num_processes
-    cfg["gradient_accumulation_steps"] = 1
+    cfg["train_micro_batch_size_per_gpu"] = train.batch_size // (acc.num_processes * train.grad_accum)
+    cfg["gradient_accumulation_steps"] = train.grad_accum
     cfg["gradient_clipping"] = float(train.max_grad_norm or 0.0)
 
 
