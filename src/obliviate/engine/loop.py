@@ -18,7 +18,9 @@ What a run supports, and what it assumes:
 - Step hooks (run options, not methods: UOE, LAT; engine/hooks.py) may narrow what trains, add masks, act
   before each micro-batch and around each side's forward, and add a loss term; the loop never tests which.
 - Sharding: FSDP2 through accelerate (GPUs), or `engine.fsdp=true` on CPU process groups (`sharding.py`): masks
-  are cut like their gradients, every process gets the plain model back; no checkpoints, no resume.
+  are cut like their gradients, every process gets the plain model back; no checkpoints, no resume. DeepSpeed
+  ZeRO-3 through accelerate (`zero.py`, GPUs or DS_ACCELERATOR=cpu): the loop calls DeepSpeed's backward and step
+  itself so that masks (its per-partition API) sit between them; the frozen reference is partitioned too.
 - Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
   example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
   the global batch, so a run does not depend on the number of processes at equal global batch.
