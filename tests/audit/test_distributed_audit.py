@@ -4,8 +4,9 @@ equal, bit for bit; only timings, the date and `processes` differ. Scoring, gene
 are dealt round-robin (the same batches as one process); relearning runs on the first process alone
 (`models.spread.alone`, training through `engine.solo.OneProcess`).
 
-The default run checks relearn (the block run alone) and parametric (hidden states shared out): ~25 s on the
-loaded 2-core machine. Every attack (slow): ~60 s for the two processes there."""
+The default run checks relearn (the block run alone) and parametric (hidden states shared out): ~40 s on the
+loaded 2-core machine (load average ~8). Every attack (slow): ~85 s there; `obliviate run` with an audit under torchrun (slow): ~90 s
+there."""
 from __future__ import annotations
 
 import json
@@ -71,3 +72,29 @@ def test_every_attack_over_two_processes(audit_models, audit_corpus, tmp_path):
 
     two, one = audit_both(audit_models[3], audit_corpus, tmp_path, "all")
     check_same(two, one, list(ATTACKS))
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_run_spec_with_audit_over_two_processes(audit_models, audit_corpus, tmp_path):
+    """`obliviate run` under torchrun: DDP unlearning (the ranks agree on stacked forwards: they once hung, one in a
+    forward, one in backward), evaluation and audit shared out; the first process writes each file once."""
+    import yaml
+
+    root = audit_models[3]
+    spec = {"name": "npo", "model": str(root / "target"), "data": str(audit_corpus), "forget": "forget10",
+            "method": {"name": "npo"}, "train": {"max_steps": 2, "batch_size": 4},
+            "eval": {"suite": "tofu", "oracle": str(root / "oracle")},
+            "audit": {"attacks": ["relearn", "probes"]}, "out": str(tmp_path / "run"), "report": False}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "obliviate.cli", "run",
+                           str(tmp_path / "spec.yaml")], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("results.json") == 1  # one summary, from the first process
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    found = json.loads((tmp_path / "run" / "audit.json").read_text())
+    assert results["config"]["processes"] == 2 and results["timing"]["processes"] == 2
+    assert found["processes"] == 2 and set(found["verdicts"]) == {"relearn", "probes"}
