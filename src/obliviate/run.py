@@ -152,13 +152,15 @@ def _audit(spec: RunSpec, s: Stages, model, results: dict) -> dict:
     from ._atomic import atomic_write_json
     from .audit import audit, merge_audit
     from .models import load
+    from .models.spread import world
 
     oracle = s.oracle
     if oracle is None and spec.eval.oracle:  # scores came from saved results; attacks need the oracle model
         oracle = load(spec.eval.oracle, trust_remote_code=spec.trust_remote_code)
     found = audit(model, s.tokenizer, s.eval_splits or s.splits, oracle=oracle, attacks=spec.audit.attacks,
                   seed=spec.audit.seed, config=spec.audit.config, name=spec.label)
-    atomic_write_json(Path(spec.out) / "audit.json", found)
+    if world()[0] == 0:  # several processes: every one audits (items shared out), the first writes
+        atomic_write_json(Path(spec.out) / "audit.json", found)
     return merge_audit(results, found)
 
 

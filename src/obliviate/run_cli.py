@@ -15,9 +15,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from obliviate.models.spread import world
     from obliviate.run import run as run_spec
 
     results = run_spec(args.spec, sets=args.set)
+    if world()[0] != 0:  # under torchrun / accelerate launch the first process wrote and reports
+        return 0
     shown = ("forget_quality", "model_utility", "privleak", "knowmem_f", "knowmem_r")
     parts = [f"{k} {results['metrics'][k]['value']:.4g}" for k in shown
              if results["metrics"].get(k, {}).get("value") is not None]

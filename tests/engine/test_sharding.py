@@ -1,5 +1,6 @@
 """engine/sharding.py without a process group: plain models are not sharded and their masks pass unchanged;
-masks are refused under DeepSpeed (where they would be skipped silently); sharded runs refuse checkpoints."""
+sharded runs refuse checkpoints; what the ZeRO-3 helpers decide without DeepSpeed installed (its settings, each
+process's slice of a mask)."""
 from types import SimpleNamespace
 
 import pytest
@@ -23,12 +24,29 @@ def test_decoder_layers_are_the_fsdp_units(tiny_model):
     assert sharding._layer_classes(tiny_model) == {"LlamaDecoderLayer"}
 
 
-def test_masks_refused_under_deepspeed():
-    masks = {"w": torch.ones(2)}
-    with pytest.raises(ConfigError, match="not applied under DeepSpeed"):
-        sharding.check_masks_backend(SimpleNamespace(distributed_type=DistributedType.DEEPSPEED), masks)
-    sharding.check_masks_backend(SimpleNamespace(distributed_type=DistributedType.DEEPSPEED), None)
-    sharding.check_masks_backend(SimpleNamespace(distributed_type=DistributedType.MULTI_CPU), masks)
+def test_zero3_settings_and_mask_slices():
+    from obliviate.engine import zero
+    from obliviate.engine.config import TrainConfig
+
+    def acc(stage):
+        plugin = SimpleNamespace(deepspeed_config={"zero_optimization": {"stage": stage}, "gradient_clipping": 1.0})
+        return SimpleNamespace(distributed_type=DistributedType.DEEPSPEED, num_processes=2,
+                               state=SimpleNamespace(deepspeed_plugin=plugin))
+
+    a = acc(3)
+    assert zero.is_zero(a) and not zero.is_zero(SimpleNamespace(distributed_type=DistributedType.MULTI_CPU))
+    zero.configure(a, TrainConfig(batch_size=8, max_grad_norm=0.5))
+    cfg = a.state.deepspeed_plugin.deepspeed_config
+    assert (cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"], cfg["gradient_clipping"]) == \
+        (4, 1, 0.5)
+    zero.configure(a, TrainConfig(batch_size=8, grad_accum=2))
+    assert (cfg["train_micro_batch_size_per_gpu"], cfg["gradient_accumulation_steps"]) == (2, 2)
+    with pytest.raises(ConfigError, match="only ZeRO stage 3"):
+        zero.configure(acc(2), TrainConfig(batch_size=8))
+    # one process (no group): the partition is the flattened parameter, padded; the padding is never held
+    p = SimpleNamespace(ds_tensor=torch.zeros(8))
+    fixed = torch.tensor([[True, False, False], [False, False, True]])
+    assert zero.ZeroHeldMask._slice(p, fixed).tolist() == [True, False, False, False, False, True, False, False]
 
 
 def test_sharded_runs_refuse_periodic_checkpoints():

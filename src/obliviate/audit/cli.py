@@ -78,18 +78,26 @@ def run(args) -> int:
     from obliviate._atomic import atomic_write_json
     from obliviate.config import parse_sets
     from obliviate.data import load_splits
+    from obliviate.models import load
+    from obliviate.models.spread import join
 
     from .runner import audit, parse_attacks
 
     parse_attacks(args.attacks)  # an unknown attack name fails before anything loads
     overrides = parse_sets(args.set)
+    # torchrun / accelerate launch: every process loads both models; scoring and generation are shared out
+    # (models/spread.py), relearning runs on the first process; the first process writes audit.json.
+    rank, _, device = join()
     splits = load_splits(args.data, forget=args.forget, retain=args.retain)
-    model, tokenizer, label = _load(args)
-    result = audit(model, tokenizer, splits, oracle=args.oracle, attacks=args.attacks, seed=args.seed,
-                   config=overrides, name=args.name or label, progress=not args.quiet)
-    result["model"] = args.model
+    model, tokenizer, label = _load(args, device)
+    oracle = load(args.oracle, trust_remote_code=args.trust_remote_code, device=device) if args.oracle else None
+    result = audit(model, tokenizer, splits, oracle=oracle, attacks=args.attacks, seed=args.seed,
+                   config=overrides, name=args.name or label, progress=not args.quiet and rank == 0)
+    result["model"], result["oracle"] = args.model, args.oracle
     if args.guard:
         result["guard"] = args.guard
+    if rank != 0:
+        return 0
     out = Path(args.out) / "audit.json"
     atomic_write_json(out, result)
     print(summary(result))
@@ -97,7 +105,7 @@ def run(args) -> int:
     return 0
 
 
-def _load(args):
+def _load(args, device=None):
     """(model, tokenizer, default name): an O3 folder gated by its detectors, a model behind --guard, or the model."""
     from pathlib import Path
 
@@ -112,8 +120,8 @@ def _load(args):
                               f"guard wraps a plain model (got --guard {args.guard!r})")
         from obliviate.continual import load_o3
 
-        return (*load_o3(args.model, trust_remote_code=trust), "o3")
-    model, tokenizer = load(args.model, trust_remote_code=trust)
+        return (*load_o3(args.model, trust_remote_code=trust, device=device), "o3")
+    model, tokenizer = load(args.model, trust_remote_code=trust, device=device)
     if args.guard:
         from obliviate.guard.evaluate import guard_model
 

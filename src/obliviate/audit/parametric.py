@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from obliviate.models.scoped import eval_mode
+from obliviate.models.spread import spread
 
 from .facts import Fact
 from .measure import bos, ids, pad_id, qa_prompt, value_ids
@@ -40,41 +41,43 @@ def requires(ctx) -> str | None:
 
 @torch.no_grad()
 def hidden_at_last(model, tok, prompts: list[list[int]], batch_size: int = 64) -> list[torch.Tensor]:
-    """Per layer ℓ = 1..L, the hidden states (n, d) at each prompt's last position (left padding)."""
+    """Per layer ℓ = 1..L, the hidden states (n, d) at each prompt's last position (left padding). Several
+    processes: each runs its share of the batches (`spread`)."""
     device = next(model.parameters()).device
+
+    def run(idx: list[int]) -> list[list[torch.Tensor]]:
+        chunk = [prompts[i] for i in idx]
+        width = max(len(p) for p in chunk)
+        x = torch.full((len(chunk), width), pad_id(tok), dtype=torch.long)  # (B, T) left-padded
+        mask = torch.zeros_like(x)
+        for i, p in enumerate(chunk):
+            x[i, width - len(p):], mask[i, width - len(p):] = torch.tensor(p), 1
+        out = model(input_ids=x.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+        hs = out.hidden_states[1:]  # L tensors (B, T, d); [0] is the embedding output
+        return [[h[row, -1].float().cpu() for h in hs] for row in range(len(chunk))]
+
+    batches = [list(range(start, min(start + batch_size, len(prompts))))
+               for start in range(0, len(prompts), batch_size)]
     with eval_mode(model):
-        per_layer: list[list[torch.Tensor]] = []
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
-            width = max(len(p) for p in chunk)
-            x = torch.full((len(chunk), width), pad_id(tok), dtype=torch.long)  # (B, T) left-padded
-            mask = torch.zeros_like(x)
-            for i, p in enumerate(chunk):
-                x[i, width - len(p):], mask[i, width - len(p):] = torch.tensor(p), 1
-            out = model(input_ids=x.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-            hs = out.hidden_states[1:]  # L tensors (B, T, d); [0] is the embedding output
-            if not per_layer:
-                per_layer = [[] for _ in hs]
-            for layer, h in enumerate(hs):
-                per_layer[layer].append(h[:, -1].float().cpu())
-    return [torch.cat(chunks) for chunks in per_layer]
+        rows = spread(batches, run, len(prompts), model)  # per prompt: L tensors (d,)
+    return [torch.stack([r[layer] for r in rows]) for layer in range(len(rows[0]))] if rows else []
 
 
 @torch.no_grad()
 def name_features(model, tok, names: list[str]) -> list[np.ndarray]:
-    """Per layer, (n, d): the mean hidden state over the name's tokens after bos (the name alone as prompt)."""
+    """Per layer, (n, d): the mean hidden state over the name's tokens after bos (the name alone as prompt); one
+    forward per name, shared out over processes (`spread`)."""
     device = next(model.parameters()).device
+
+    def run(idx: list[int]) -> list[list[np.ndarray]]:
+        body = ids(tok, names[idx[0]])
+        x = torch.tensor([bos(tok) + body], device=device)
+        hs = model(input_ids=x, output_hidden_states=True).hidden_states[1:]
+        return [[h[0, -len(body):].float().mean(0).cpu().numpy() for h in hs]]
+
     with eval_mode(model):
-        feats: list[list[np.ndarray]] = []
-        for name in names:
-            body = ids(tok, name)
-            x = torch.tensor([bos(tok) + body], device=device)
-            hs = model(input_ids=x, output_hidden_states=True).hidden_states[1:]
-            rows = [h[0, -len(body):].float().mean(0).cpu().numpy() for h in hs]
-            feats = feats or [[] for _ in rows]
-            for layer, r in enumerate(rows):
-                feats[layer].append(r)
-    return [np.stack(f) for f in feats]
+        rows = spread([[i] for i in range(len(names))], run, len(names), model)  # per name: L arrays (d,)
+    return [np.stack([r[layer] for r in rows]) for layer in range(len(rows[0]))] if rows else []
 
 
 def probe_tasks(train: list[Fact], test: list[Fact]) -> dict[str, tuple[list[Fact], list[Fact]]]:

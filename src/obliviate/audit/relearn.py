@@ -15,6 +15,10 @@ run): a recovery curve. Checks, after the last epoch: `held_out` (other forget p
 trained on; against holdout persons it is informational only: they were not trained on) and `benign` (a copy
 fine-tuned instead on as many neighbours' items, or retain items when the data has no neighbours: unrelated data,
 then all forget persons). Values: P̃(value | question). The caller's model is never modified.
+
+Under torchrun / accelerate launch the whole attack runs on the first process (`models.spread.alone`: fine-tuning
+is not per-item work, and one process trains exactly as a single-process audit does); the others wait for its
+result.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ import copy
 import random
 
 import numpy as np
+
+from obliviate.models.spread import alone
 
 from .facts import persons
 from .measure import fact_probs
@@ -69,6 +75,10 @@ def finetune_curve(model, tok, records: list[dict], measure, epochs: tuple[int, 
 
 
 def run(ctx) -> dict:
+    return alone(_attack, ctx)  # several processes: the first one fine-tunes and measures, every one gets the result
+
+
+def _attack(ctx) -> dict:
     cfg, forget = ctx.config, ctx.facts["forget"]
     chosen, held = split_persons(forget, cfg.relearn_fraction, ctx.seed)
     sets = {"held_out": [f for f in forget if f.person in held], "relearned": [f for f in forget if f.person in chosen],

@@ -10,6 +10,10 @@ asked for by name: the user wanted that answer, and a silent `n/a` would hide th
 
 A model behind an ECO guard or O3 adapters is audited as `wrapped.py` says: weight-level attacks on its raw
 weights, behaviour-level ones through the wrapper; each attack's `model_seen` and audit.json's `wrapper` record it.
+
+Under torchrun / accelerate launch (every process calls `audit` with the same arguments) the scoring and
+generation batches are shared out over the processes and gathered in item order (`models.spread`), relearning runs
+on the first process alone; every process returns the audit of one process, with `processes` set to their number.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Any
 
 from obliviate.config import replace_checked
 from obliviate.errors import ConfigError, DataError
+from obliviate.models.spread import world
 from obliviate.results import _clean, env_info
 
 from . import wrapped
@@ -91,6 +96,7 @@ def audit(model, tokenizer, splits, oracle=None, attacks=None, seed: int = 0,
         "attacks": results,
         "seconds": round(time.perf_counter() - t0, 3),
         **({"wrapper": wrapper} if wrapper else {}),
+        "processes": world()[1],
     })
 
 

@@ -16,7 +16,7 @@ from obliviate.errors import DataError
 from obliviate.methods import Needs, SideNeeds, SideStats
 from obliviate.models import Encoded, ForwardOut, collate, encode_qa, forward_logprobs
 from obliviate.models.scoped import eval_mode
-from obliviate.models.spread import spread
+from obliviate.models.spread import spread, world
 
 
 @dataclass
@@ -99,12 +99,16 @@ def stacked_forward(fn, groups: list[list[Encoded]], pad_id: int, fuse: str = "a
     Fused: one call of `fn` on the groups stacked (right-padded to the widest), its outputs cut back to each group's
     rows and width; with right padding and causal attention, a row's outputs before its padding do not depend on
     the padding, so the cut equals the separate pass up to float rounding (tests/engine/test_fused.py).
-    fuse: "always", "never", or "auto" (stack unless that pads more than FUSE_SLACK times the separate tokens)."""
+    fuse: "always", "never", or "auto" (stack unless that pads more than FUSE_SLACK times the separate tokens; with
+    several processes, stack only where every process would: see `everywhere`)."""
     batches = [collate(g, pad_id) for g in groups]
     widths = [b["input_ids"].shape[1] for b in batches]
     separate = sum(len(g) * w for g, w in zip(groups, widths, strict=True))
     stacked_tokens = sum(len(g) for g in groups) * max(widths)
-    if len(groups) == 1 or fuse == "never" or (fuse == "auto" and stacked_tokens > FUSE_SLACK * separate):
+    fused = len(groups) > 1 and (fuse == "always" or (fuse == "auto" and stacked_tokens <= FUSE_SLACK * separate))
+    if len(groups) > 1 and fuse == "auto":
+        fused = everywhere(fused)
+    if not fused:
         return [(b, fn(b)) for b in batches]
     out = fn(collate([e for g in groups for e in g], pad_id))
     parts, row = [], 0
@@ -116,6 +120,20 @@ def stacked_forward(fn, groups: list[list[Encoded]], pad_id: int, fuse: str = "a
             logits=out.logits[rows, :width - 1] if out.logits is not None else None,
             hidden_states=tuple(h[rows, :width] for h in out.hidden_states) if out.hidden_states else None)))
     return parts
+
+
+def everywhere(flag: bool) -> bool:
+    """True when `flag` is True on every process. A DDP or FSDP model's forward is a collective (buffer broadcast,
+    parameter gathers), so a data-dependent choice of how many forwards to run must be the same on every process,
+    or one process waits in a forward while another waits in backward. One process: the flag itself."""
+    import torch.distributed as dist
+
+    if world()[1] == 1:
+        return flag
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else None
+    agreed = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+    return bool(agreed.item())
 
 
 def side_stats(batch, out: ForwardOut, needs: SideNeeds, layer: int | None, ref_out: ForwardOut | None,

@@ -18,7 +18,9 @@ What a run supports, and what it assumes:
 - Step hooks (run options, not methods: UOE, LAT; engine/hooks.py) may narrow what trains, add masks, act
   before each micro-batch and around each side's forward, and add a loss term; the loop never tests which.
 - Sharding: FSDP2 through accelerate (GPUs), or `engine.fsdp=true` on CPU process groups (`sharding.py`): masks
-  are cut like their gradients, every process gets the plain model back; no checkpoints, no resume.
+  are cut like their gradients, every process gets the plain model back; no checkpoints, no resume. DeepSpeed
+  ZeRO-3 through accelerate (`zero.py`, GPUs or DS_ACCELERATOR=cpu): the loop calls DeepSpeed's backward and step
+  itself so that masks (its per-partition API) sit between them; the frozen reference is partitioned too.
 - Batches: optimizer step s draws a global batch of `train.batch_size` forget examples, each paired with a retain
   example (`PairingSampler`), cut into processes × `train.grad_accum` micro-batches. Logged terms are means over
   the global batch, so a run does not depend on the number of processes at equal global batch.
@@ -50,7 +52,7 @@ from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
 from obliviate.results import peak_memory_mb
 
-from . import checkpoint, hooks, sharding
+from . import checkpoint, hooks, sharding, solo, zero
 from .config import RunConfig, resolve
 from .forward import Reference, build_ref_cache, encode_all, micro_batch
 from .lora import apply_lora, parse_lora
@@ -80,8 +82,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     if not forget:
         raise DataError("the forget set is empty", field="forget", rule="at least one QA record", value=0)
     check_pair(model, tokenizer, "unlearn")
-    # cpu=True on a machine without CUDA: that is what makes accelerate join a torchrun/gloo process group.
-    acc = accelerator or Accelerator(cpu=engine.cpu or not torch.cuda.is_available())
+    # accelerate's Accelerator (joins a torchrun/gloo group on CPU); a one-process stand-in inside spread.alone.
+    acc = accelerator or solo.accelerator(engine.cpu)
 
     with seeded(train.seed, acc.device):
         # --- Model: placed, LoRA added, the method bound to it, what trains chosen.
@@ -98,7 +100,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         step_hooks = list(step_hooks or [])  # run options (UOE, LAT): may narrow what trains and add masks
         trainable, masks = hooks.setup(step_hooks, model, tokenizer, forget, trainable, masks)
         masks = _check_masks(masks, trainable)
-        sharding.check_masks_backend(acc, masks)
+        zero3 = zero.is_zero(acc)  # DeepSpeed ZeRO-3 (accelerate launch with its config)
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
 
         # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
@@ -130,6 +132,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(cfg, total_steps))
             optimizer = acc.prepare(optimizer)
         else:
+            if zero3:
+                zero.configure(acc, train)  # micro-batch and clipping, before prepare builds the DeepSpeed engine
             model, optimizer = acc.prepare(model, optimizer)
         if sharding.is_sharded(model):  # parameters were replaced by DTensors of the same names
             if resume or initial is not None:
@@ -140,7 +144,13 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             masks = sharding.place_masks(masks, trainable)
             if ref is not None and not ref.is_peft:  # the frozen copy is sharded too (it runs on every micro-batch)
                 sharding.shard(ref.model, acc.device)
-        held = HeldMask(masks, trainable) if masks else None  # after sharding: it holds each process's shard
+        if zero3 and (resume or initial is not None):
+            raise ConfigError("DeepSpeed ZeRO-3: resume and methods with a final edit (task_vector) need "
+                              "unpartitioned weights; run them with DDP or one process")
+        if zero3 and ref is not None and not ref.is_peft:  # the frozen copy is partitioned too
+            ref.model = zero.shard_reference(ref.model, acc)
+        # after sharding: HeldMask holds each process's shard; under ZeRO-3 its gradients are DeepSpeed's own
+        held = (zero.ZeroHeldMask(masks, trainable) if zero3 else HeldMask(masks, trainable)) if masks else None
         model.train()
         hook = eval_hook or (default_eval(enc, acc) if engine.eval_every or engine.eval_every_epochs else None)
 
@@ -149,7 +159,8 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         if step_hooks:
             run_key["step_hooks"] = hooks.describe(step_hooks)
         # Sharded runs write no checkpoints (their weights and optimizer state are DTensors).
-        ckpt_root = Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) else None
+        ckpt_root = (Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) and not zero3
+                     else None)
         log, curve, start, last_good = [], [], 0, None
         if resume:
             found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []
@@ -179,7 +190,12 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                                     around=hooks.around(step_hooks))
                     total, loss_terms = m.loss(b.forget, b.retain)
                     total, loss_terms = hooks.add_extra(step_hooks, total, loss_terms)  # UOE: router anchor
-                    acc.backward(total / accum)
+                    if zero3:  # DeepSpeed divides by its gradient_accumulation_steps (= accum) itself
+                        model.backward(total)
+                        if k < accum - 1:
+                            model.step()  # not a boundary: DeepSpeed only counts the micro-batch
+                    else:
+                        acc.backward(total / accum)
                 logged = {"loss": total.detach(), **loss_terms}
                 if b.retain_nll is not None:
                     logged["retain_nll"] = b.retain_nll
@@ -205,9 +221,13 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             # Update: mask the gradients, clip (the norm before clipping is logged), step.
             if held is not None:
                 held.zero_grads()
-            grad_norm = acc.clip_grad_norm_(list(trainable.values()), train.max_grad_norm or float("inf"))
             lr = scheduler.get_last_lr()[0]
-            optimizer.step()
+            if zero3:  # the boundary: clipping at train.max_grad_norm (zero.configure) and the update
+                model.step()
+                grad_norm = model.get_global_grad_norm()
+            else:
+                grad_norm = acc.clip_grad_norm_(list(trainable.values()), train.max_grad_norm or float("inf"))
+                optimizer.step()
             if held is not None:
                 held.restore(optimizer)
             scheduler.step()
@@ -243,7 +263,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         # --- Finish: the method's final edit, unwrap (and merge LoRA), write model/ and run.json.
         if initial is not None:
             m.finalize(trainable.items(), initial)
-        model = acc.unwrap_model(model).eval()
+        model = zero.gather_full(model, acc, lora).eval() if zero3 else acc.unwrap_model(model).eval()
         if sharding.is_sharded(model):  # every process gets the plain trained model back
             model = sharding.gather_full(model, lora).eval()
         if lora is not None and engine.lora_merge:

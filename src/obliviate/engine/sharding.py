@@ -18,22 +18,9 @@ import torch
 
 def is_sharded(model) -> bool:
     """True when some parameter of `model` is a DTensor (sharded by FSDP2, ours or accelerate's)."""
-    from obliviate.models.spread import in_lockstep
+    from torch.distributed.tensor import DTensor
 
-    return in_lockstep(model)
-
-
-def check_masks_backend(acc, masks) -> None:
-    """DeepSpeed ZeRO keeps gradients in its own partitioned buffers (`p.grad` is None), so a mask multiplied into
-    `p.grad` would be skipped without a word: refuse instead (ZeRO-3 masks need DeepSpeed's gradient get/set API,
-    not implemented)."""
-    from accelerate.utils import DistributedType
-
-    if masks and acc.distributed_type == DistributedType.DEEPSPEED:
-        from obliviate.errors import ConfigError
-
-        raise ConfigError("masks: not applied under DeepSpeed ZeRO (its gradients are not in p.grad); run masked "
-                          "unlearning with FSDP (configs/accelerate/fsdp.yaml, or engine.fsdp=true on CPU) or DDP")
+    return any(isinstance(p, DTensor) for p in model.parameters())
 
 
 def _layer_classes(model) -> set[str]:
@@ -91,9 +78,15 @@ def gather_full(model, lora=None):
     rebuild the base model and re-apply the same adapters, so the state dict's names match."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+    return rebuild(model, full, lora, "FSDP")
+
+
+def rebuild(model, full: dict[str, torch.Tensor], lora=None, backend: str = "FSDP"):
+    """A plain model of `model`'s class and config holding the full state dict `full` (every parameter of a fresh
+    model must be there); buffers are copied from `model` (they are never sharded)."""
     from .lora import apply_lora
 
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
     base = model.get_base_model() if lora is not None else model
     with torch.device("meta"):
         fresh = _plain_class(type(base))(base.config)
@@ -101,7 +94,7 @@ def gather_full(model, lora=None):
             fresh = apply_lora(fresh, lora)
     missing = set(dict(fresh.named_parameters())) - set(full)
     if missing:
-        raise RuntimeError(f"FSDP gather: parameters missing from the full state dict: {sorted(missing)[:5]}")
+        raise RuntimeError(f"{backend} gather: parameters missing from the full state dict: {sorted(missing)[:5]}")
     fresh.load_state_dict(full, assign=True, strict=False)
     buffers = dict(model.named_buffers())
     for name, _ in list(fresh.named_buffers()):

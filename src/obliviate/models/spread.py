@@ -5,22 +5,63 @@
 Whole batches are dealt round-robin (batch b to process b mod world size), so every item is computed in the same
 batch, with the same padding, as on one process: the gathered values are bit-identical to a single process's
 (on the same kind of CPU/GPU). Every process receives every value. Without an initialised process group, or with
-one process, everything runs here. Used by the reference cache (engine/forward.py) and by evaluation (eval/).
-Each process must call `spread` the same number of times, in the same order (it is a collective).
+one process, everything runs here. Used by the reference cache (engine/forward.py), by evaluation (eval/) and by
+the audit's scoring and generation. Each process must call `spread` the same number of times, in the same order
+(it is a collective).
+
+    result = alone(fn, *args)            # fn runs on the first process only; every process gets its result
+
+`alone` is for work that is not per item (the relearning attack fine-tunes a copy): inside it the first process
+sees a world of one (`world()` is (0, 1): no collective, the engine trains without DDP), the others wait.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
+_alone = False  # True while `alone` runs a block on the first process
+
 
 def world() -> tuple[int, int]:
-    """(rank, world size) of the initialised process group, else (0, 1)."""
+    """(rank, world size) of the initialised process group, else (0, 1); (0, 1) inside `alone`."""
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
+    if dist.is_available() and dist.is_initialized() and not _alone:
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def is_alone() -> bool:
+    """True inside `alone` while a process group exists: this process must not join any collective."""
+    return _alone
+
+
+def alone(fn: Callable[..., Any], *args) -> Any:
+    """fn(*args) on the first process only, as if it were the only one; every process returns its result (sent by
+    a broadcast, so it must pickle). The others wait in that broadcast, which the process group's timeout bounds
+    (30 min by default under accelerate). An exception on the first process is raised on every process."""
+    global _alone
+    rank, size = world()
+    if size == 1:
+        return fn(*args)
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if rank == 0:
+        _alone = True
+        try:
+            box = [("ok", fn(*args))]
+        except Exception as e:  # the others must not wait forever: they get the error and raise too
+            box = [("error", f"{type(e).__name__}: {e}")]
+            dist.broadcast_object_list(box, src=0)
+            raise
+        finally:
+            _alone = False
+    dist.broadcast_object_list(box, src=0)
+    status, value = box[0]
+    if status == "error":
+        raise RuntimeError(f"the first process failed in a block it ran alone: {value}")
+    return value
 
 
 def join():
@@ -38,11 +79,12 @@ def join():
 
 
 def in_lockstep(model) -> bool:
-    """True for a model whose forward is itself a collective (FSDP2: DTensor parameters): every process must then
-    run every batch, so such a model is scored whole on each process instead of spread."""
+    """True for a model whose forward is itself a collective (FSDP2: DTensor parameters; DeepSpeed ZeRO-3:
+    partitioned parameters, marked with `ds_id`): every process must then run every batch, so such a model is
+    scored whole on each process instead of spread."""
     from torch.distributed.tensor import DTensor
 
-    return any(isinstance(p, DTensor) for p in model.parameters())
+    return any(isinstance(p, DTensor) or hasattr(p, "ds_id") for p in model.parameters())
 
 
 def spread(batches: Sequence[Sequence[int]], score: Callable[[list[int]], list[Any]], n: int,
