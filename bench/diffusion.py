@@ -2,6 +2,7 @@
 concept rate, other-class recognition, Fréchet distances (judge features, not Inception), attack success and time.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/diffusion.py [--quick] [--data digits|fashion-mnist] [--concept 3]
+                                                          [--methods uce,rece] [--cache DIR] [--out DIR]
 
 The last line is one JSON object with every figure, the judge's test accuracy and the wall times.
 """
@@ -38,13 +39,15 @@ def main() -> None:
     ap.add_argument("--data", default="digits")
     ap.add_argument("--concept", default="3")
     ap.add_argument("--cache", default=None, help="model cache (default: a fresh temporary folder, i.e. cold)")
+    ap.add_argument("--methods", default=None, help="comma-separated subset of the methods (default: all)")
     ap.add_argument("--out", default=None, help="keep the demo's results and report here (default: discarded)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         start, cpu0 = time.perf_counter(), time.process_time()
+        methods = tuple(args.methods.split(",")) if args.methods else None
         out = run_demo(args.data, args.concept, args.quick, Path(args.out or Path(tmp) / "out"),
-                       Path(args.cache or Path(tmp) / "c"))
+                       Path(args.cache or Path(tmp) / "c"), methods)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
         rows = {}
         for path in out["results"]:
