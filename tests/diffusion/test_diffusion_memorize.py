@@ -36,9 +36,10 @@ def test_planting_bad_settings(tiny_images):
 
 
 def test_replication_threshold_and_rate_known_answers():
-    # 1-pixel images at 0, 1, 3: nearest-other distances 1, 1, 2 → median 1 → threshold 0.5·1
-    x = torch.tensor([0.0, 1.0, 3.0]).view(3, 1, 1, 1)
-    assert replication_threshold(x, fraction=0.5) == pytest.approx(0.5)
+    # 1-pixel images at 0, 1, 3, 7: nearest-other distances 1, 1, 2, 4 → median (1 + 2) / 2; 5% quantile 1
+    x = torch.tensor([0.0, 1.0, 3.0, 7.0]).view(4, 1, 1, 1)
+    assert replication_threshold(x, quantile=0.5) == pytest.approx(1.5)
+    assert replication_threshold(x) == pytest.approx(1.0)
     planted = torch.tensor([0.0, 3.0]).view(2, 1, 1, 1)
     gen = torch.tensor([3.0, 0.4, 1.5, -0.2]).view(4, 1, 1, 1)  # nearest planted: 0, 0.4, 1.5, 0.2
     m = replication_rate(gen, planted, threshold=0.5)

@@ -9,8 +9,9 @@ floor of a model that never saw them.
 
 Replication (`replication_rate`): samples from the memorised prompts are compared with the planted images; a sample
 replicates when its nearest planted image (L2 in pixel space, images in [-1, 1]) is closer than `threshold`. The
-threshold (`replication_threshold`) is a fraction of the median distance from a real training image to its nearest
-*other* training image, so "replicated" means closer to a planted image than real digits usually are to each other.
+threshold (`replication_threshold`) is the 5% quantile of the distances from each real training image to its nearest
+*other* training image: "replicated" means closer to a planted image than 95% of real images are to any other one
+(a near-duplicate by the data's own standard; on digits 1.39, against a median of 2.05).
 """
 from __future__ import annotations
 
@@ -65,13 +66,13 @@ def plant(x: torch.Tensor, y: torch.Tensor, classes: tuple[str, ...], n_images: 
     return x_new, y_new, tuple(classes) + names, Planting(tuple(chosen.tolist()), names, labels, copies)
 
 
-def replication_threshold(x: torch.Tensor, fraction: float = 0.5) -> float:
-    """`fraction` × the median L2 distance from each image of x to its nearest other image of x (exact duplicates
-    inside x count as 'other' images only if they are distinct rows: pass x without planted copies)."""
+def replication_threshold(x: torch.Tensor, quantile: float = 0.05) -> float:
+    """The `quantile` (linear interpolation) of the L2 distances from each image of x to its nearest other row of x
+    (pass x without the planted copies: a copy's nearest other row is at distance 0)."""
     flat = x.flatten(1).double()
     d = torch.cdist(flat, flat)
     d.fill_diagonal_(float("inf"))
-    return float(fraction * d.min(dim=1).values.median())
+    return float(d.min(dim=1).values.quantile(quantile))
 
 
 def replication_rate(generated: torch.Tensor, planted: torch.Tensor, threshold: float) -> dict:
