@@ -64,7 +64,7 @@ QUICK = DemoSettings(preset="quick", recipe=Recipe(steps=100, batch_size=32, lr=
                                                "sample_steps": "10"},
                                 "doco": {"steps": "5", "pool": "8", "batch_size": "8", "sample_steps": "10"}})
 # 1200 x 64 at lr 2e-3, sampled at guidance 2 (an earlier run of this recipe: 0.845 at guidance 2, 0.245 at 3): the
-# digits target is recognised 0.90 of the time at 484 CPU-seconds of training (AMD EPYC, one thread); BENCHMARKS.md
+# digits target is recognised 0.887 (other classes) and 0.92 (concept "3") at 484 CPU s of training each; BENCHMARKS.md
 FULL = DemoSettings(preset="full", recipe=Recipe(steps=1200, batch_size=64, lr=2e-3), samples_per_class=100,
                     sample_steps=20, judge_epochs=30, guidance=2.0,
                     attack=AttackConfig(iters=40, samples=16, sample_steps=20, guidance=2.0),
