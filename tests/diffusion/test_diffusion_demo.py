@@ -52,7 +52,8 @@ def test_quick_demo_end_to_end(tmp_path):
     assert names == ["advunlearn", "doco", "esd", "memorized_subspace", "oracle", "rece", "target", "uce"]
     res = json.loads((tmp_path / "o" / "uce" / "results.json").read_text())
     assert res["track"] == "diffusion" and res["config"]["concept"] == "3"
-    for key in ("concept_rate", "other_recognition", "frechet_concept", "frechet_other", "attack_success"):
+    for key in ("concept_rate", "other_recognition", "frechet_concept", "frechet_other", "attack_success",
+                "replication"):
         assert res["metrics"][key]["value"] is not None and res["oracle"]["metrics"][key]["value"] is not None
     assert 0 <= res["config"]["judge"]["test_accuracy"] <= 1 and len(res["samples"]) == 3
     assert 'id="summary-diffusion"' in (tmp_path / "o" / "report.html").read_text()

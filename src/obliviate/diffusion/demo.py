@@ -6,6 +6,11 @@ from the cache) the target on every class and the oracle on every class but the 
 `samples_per_class` images per class from held-out prompt phrasings, score them with the judge, run the embedding
 attack → write OUT/NAME/results.json (track "diffusion") for target, each method and oracle, and OUT/report.html.
 `--quick` (QUICK) shrinks every stage so that the whole demo is a smoke test; FULL is the real experiment.
+
+Planted duplicates (`memorize.py`): the target's training set also holds `plant_copies` copies of `plant_images`
+training images, each under its own caption word; the oracle trains without them (and without the concept). Every
+model is also scored on the replication rate of those images from their captions, and `memorized_subspace` prunes
+the neurons that the captions activate (its target prompts are the memorised ones, not the concept's).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from obliviate.results import build_results, cost_ratio, env_info, write_results
 
 from .attack import AttackConfig, run_attack
 from .judge import CONVENTIONS, Judge, score, train_judge
+from .memorize import Planting, plant, replication_rate, replication_threshold
 from .methods.protocol import EraseTask, erase
 from .models import T2I, preset
 from .prompts import HELDOUT_TEMPLATES, fill, find_class
@@ -43,6 +49,9 @@ class DemoSettings:
     attack_prompts: int
     frechet_resamples: int
     guidance: float = 3.0
+    plant_images: int = 4
+    plant_copies: int = 50
+    replication_samples: int = 4  # samples per memorised prompt (caption word × training template)
     methods: tuple[str, ...] = ("uce", "rece", "esd", "advunlearn", "doco", "memorized_subspace")
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -54,8 +63,11 @@ QUICK = DemoSettings(preset="quick", recipe=Recipe(steps=100, batch_size=32, lr=
                                 "advunlearn": {"steps": "5", "attack_steps": "2", "pool": "8", "batch_size": "8",
                                                "sample_steps": "10"},
                                 "doco": {"steps": "5", "pool": "8", "batch_size": "8", "sample_steps": "10"}})
-FULL = DemoSettings(preset="full", recipe=Recipe(steps=4000, batch_size=128, lr=2e-3), samples_per_class=100,
-                    sample_steps=25, judge_epochs=30, attack=AttackConfig(iters=40, samples=16, sample_steps=25),
+# 1200 x 64 at lr 2e-3, sampled at guidance 2 (an earlier run of this recipe: 0.845 at guidance 2, 0.245 at 3): the
+# digits target is recognised 0.887 (other classes) and 0.92 (concept "3") at 484 CPU s of training each; BENCHMARKS.md
+FULL = DemoSettings(preset="full", recipe=Recipe(steps=1200, batch_size=64, lr=2e-3), samples_per_class=100,
+                    sample_steps=20, judge_epochs=30, guidance=2.0,
+                    attack=AttackConfig(iters=40, samples=16, sample_steps=20, guidance=2.0),
                     attack_prompts=3, frechet_resamples=200)
 
 
@@ -79,9 +91,11 @@ def grid_classes(concept: int, n: int) -> list[int]:
 
 
 def judge_model(model: T2I, judge: Judge, concept: int, x_concept: torch.Tensor, s: DemoSettings,
-                seed: int) -> tuple[dict, dict, dict]:
-    """(metrics, detail, samples for the grid) of one model."""
-    prompts = eval_prompts(model.classes, s.samples_per_class)
+                seed: int, memo: tuple[Planting, torch.Tensor, float] | None = None) -> tuple[dict, dict, dict]:
+    """(metrics, detail, samples for the grid) of one model; `memo` = (planting, planted images, threshold) adds
+    the replication rate of the planted images from their captions."""
+    n = len(judge.real_features)  # the real classes (the model also knows the planted caption words)
+    prompts = eval_prompts(model.classes[:n], s.samples_per_class)
     flat = [p for k in sorted(prompts) for p in prompts[k]]
     imgs = sample(model, flat, s.sample_steps, s.guidance, seed=seed)
     per = {k: imgs[i * s.samples_per_class:(i + 1) * s.samples_per_class] for i, k in enumerate(sorted(prompts))}
@@ -92,7 +106,12 @@ def judge_model(model: T2I, judge: Judge, concept: int, x_concept: torch.Tensor,
     metrics.update(attack_success=att["attack_success"], attack_asr=att["attack_asr"])
     detail["attack"] = att["log"]
     grid = {prompts[k][0]: (((per[k][:GRID_SAMPLES, 0] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-                            .tolist()) for k in grid_classes(concept, len(model.classes))}
+                            .tolist()) for k in grid_classes(concept, n)}
+    if memo is not None:
+        planting, planted, threshold = memo
+        mem = [p for p in planting.prompts() for _ in range(s.replication_samples)]
+        metrics["replication"] = replication_rate(sample(model, mem, s.sample_steps, s.guidance, seed=seed + 7),
+                                                  planted, threshold)
     return metrics, detail, grid
 
 
@@ -106,37 +125,43 @@ def run_demo(data: str = "digits", concept: str | None = None, quick: bool = Fal
     c = find_class(cd.classes, concept if concept is not None else cd.classes[0])
     side = diffusion_side(cd.x_train.shape[-1])
     x, xt = images(cd.x_train, side), images(cd.x_test, side)
+    xp, yp, classes, planting = plant(x, cd.y_train, cd.classes, s.plant_images, s.plant_copies, (c,), seed)
+    memo = (planting, x[list(planting.indices)], replication_threshold(x))
     timings, start = {}, time.perf_counter()
     judge = train_judge(x, cd.y_train, xt, cd.y_test, cd.num_classes, seed, s.judge_epochs)
     timings["judge_s"] = time.perf_counter() - start
     say(f"[diffusion] judge test accuracy {judge.test_accuracy:.3f} ({timings['judge_s']:.1f}s)")
     cfg, cache_dir = preset(s.preset), Path(cache) if cache else None
     others = [k for k in range(cd.num_classes) if k != c]
-    target, tlog, tstat = trained(x, cd.y_train, cd.classes, list(range(cd.num_classes)), cfg, s.recipe, seed,
-                                  cache_dir, "target", say)
-    oracle, olog, ostat = trained(x, cd.y_train, cd.classes, others, cfg, s.recipe, seed, cache_dir, "oracle", say)
+    target, tlog, tstat = trained(xp, yp, classes, list(range(len(classes))), cfg, s.recipe, seed, cache_dir,
+                                  "target", say)
+    oracle, olog, ostat = trained(x, cd.y_train, classes, others, cfg, s.recipe, seed, cache_dir, "oracle", say)
     x_concept = x[cd.y_train == c][:64]
     scored: dict[str, tuple] = {}
     for name, model, log in (("target", target, tlog), ("oracle", oracle, olog)):
         t0 = time.perf_counter()
-        scored[name] = (*judge_model(model, judge, c, x_concept, s, seed), log)
+        scored[name] = (*judge_model(model, judge, c, x_concept, s, seed, memo), log)
         say(f"[diffusion] {name}: {_line(scored[name][0])} ({time.perf_counter() - t0:.1f}s)")
-    task = EraseTask(concept=cd.classes[c], preserve=tuple(cd.classes[k] for k in others), seed=seed)
+    task = EraseTask(concept=cd.classes[c], preserve=tuple(cd.classes[k] for k in others), seed=seed,
+                     extra={"memorized_prompts": planting.prompts()})
     for name in s.methods:
         new, log = erase(target, name, task, **s.overrides.get(name, {}))
-        scored[name] = (*judge_model(new, judge, c, x_concept, s, seed), log)
+        scored[name] = (*judge_model(new, judge, c, x_concept, s, seed, memo), log)
         say(f"[diffusion] {name}: {_line(scored[name][0])} (edit {log['wall_time_s']:.1f}s)")
     timings["total_s"] = time.perf_counter() - start
     context = {"data": cd.describe(), "concept": cd.classes[c], "side": side, "settings": _settings(s),
                "judge": {"test_accuracy": judge.test_accuracy, "model": "SmallCNN"}, "seed": seed,
-               "cache": {"target": tstat, "oracle": ostat}, "quick": quick}
+               "cache": {"target": tstat, "oracle": ostat}, "quick": quick,
+               "planted": {"indices": list(planting.indices), "captions": list(planting.names),
+                           "copies": planting.copies, "threshold": memo[2]}}
     return _write(Path(out), scored, context, olog, timings, say)
 
 
 def _line(m: dict) -> str:
     return (f"concept {m['concept_rate']['value']:.2f} others {m['other_recognition']['value']:.2f} "
             f"FD {m['frechet_concept']['value']:.2f}/{m['frechet_other']['value']:.2f} "
-            f"attack {m['attack_success']['value']:.2f}")
+            f"attack {m['attack_success']['value']:.2f}"
+            + (f" replication {m['replication']['value']:.2f}" if "replication" in m else ""))
 
 
 def _settings(s: DemoSettings) -> dict[str, Any]:

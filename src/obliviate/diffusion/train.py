@@ -60,8 +60,11 @@ def diffusion_side(side: int) -> int:
     return side if side <= 8 else 16
 
 
-def cache_key(data_digest: str, keep: list[int], cfg: ModelConfig, recipe: Recipe, seed: int) -> str:
+def cache_key(data_digest: str, keep: list[int], cfg: ModelConfig, recipe: Recipe, seed: int,
+              classes: tuple[str, ...] = ()) -> str:
+    # classes: the vocabulary (planted caption words included) changes the text encoder even for the same images
     blob = json.dumps({"v": CACHE_VERSION, "data": data_digest, "keep": keep, "model": asdict(cfg),
+                       "classes": list(classes),
                        "recipe": asdict(recipe), "seed": seed, "templates": [TRAIN_TEMPLATES, HELDOUT_TEMPLATES]},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
@@ -116,7 +119,7 @@ def trained(x: torch.Tensor, y: torch.Tensor, classes: tuple[str, ...], keep: li
             log: Callable[[str], None] = print) -> tuple[T2I, dict[str, Any], str]:
     """(model, training log, "cached" | "trained") for the images whose label is in `keep` (all classes' names are
     still in the vocabulary: the oracle can be prompted with the concept it never saw)."""
-    key = cache_key(digest(x, y), sorted(keep), cfg, recipe, seed)
+    key = cache_key(digest(x, y), sorted(keep), cfg, recipe, seed, tuple(classes))
     folder = cache_dir / "diffusion" / f"{role}-{key}" if cache_dir else None
     if folder is not None and (folder / "model.safetensors").is_file():
         model, run = load_t2i(folder)

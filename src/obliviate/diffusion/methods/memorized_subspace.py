@@ -8,8 +8,8 @@ states x_t at `timesteps` noise levels for the target prompts (memorised, or the
 (the preserve set); per input neuron j the activation norm ||X_j||₂, and per weight S_ij = |W_ij|·||X_j||. For each
 output row keep the top `skill_ratio` share of inputs by target score, and of those the ones where the target score
 beats the base score ("skilled" neurons); those weights are set to 0. Nothing is trained.
-The demo does not plant duplicates yet: `task.extra["memorized_prompts"]` names the target prompts when set,
-otherwise the concept's prompts are the target.
+`task.extra["memorized_prompts"]` names the target prompts when set (the demo sets the captions of the duplicates
+it planted, `diffusion/memorize.py`), otherwise the concept's prompts are the target.
 """
 from __future__ import annotations
 
