@@ -31,7 +31,7 @@ test-all: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q -m "" -n 2 --dist loadfile
 
 bench: $(STAMP)
-	for f in bench/*.py; do echo "== $$f"; OMP_NUM_THREADS=1 $(BIN)/python $$f || exit 1; done
+	for f in bench/[!_]*.py; do echo "== $$f"; OMP_NUM_THREADS=1 $(BIN)/python $$f || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

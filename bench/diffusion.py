@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when a bench runs)
 
 from obliviate.diffusion.demo import run_demo
 
@@ -22,15 +23,6 @@ KEYS = ("concept_rate", "other_recognition", "frechet_concept", "frechet_other",
         "replication")
 
 
-def cpu_model() -> str:
-    """The CPU's model name as lscpu prints it (from /proc/cpuinfo; "unknown" elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def main() -> None:

@@ -16,12 +16,13 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when a bench runs)
 
 AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
@@ -52,14 +53,6 @@ def summarise(seed: int, log: dict) -> dict:
             "checks": [(e["epoch"], round(e["loss"], 4), e["accuracy"]) for e in log["epochs"] if "accuracy" in e]}
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> int:

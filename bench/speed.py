@@ -32,13 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 
 import torch
+from _machine import cpu_model  # noqa: E402  (bench/ is on sys.path when a bench runs)
 
 from obliviate.engine import unlearn
 from obliviate.models import build_model, encode_qa, n_params, train_tokenizer
@@ -109,14 +109,6 @@ def matmul_peak(shapes, repeats: int = 5) -> tuple[float, float]:
     return total / 1e9, max(flops[s] / best[s] for s in best) / 1e9
 
 
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure(args, tok, forget, retain):
