@@ -10,12 +10,11 @@ there."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from launch import torchrun
 
 VARIES = ("seconds", "env", "processes")
 
@@ -37,13 +36,7 @@ def without(x, keys=VARIES):
 def audit_both(root: Path, corpus: Path, tmp: Path, attacks: str) -> tuple[dict, dict]:
     from obliviate.cli import main
 
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "obliviate.cli",
-                           *args_for(root, corpus, tmp / "two", attacks)], capture_output=True, text=True,
-                          env=env, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torchrun(["-m", "obliviate.cli", *args_for(root, corpus, tmp / "two", attacks)], timeout=900)
     assert main(args_for(root, corpus, tmp / "one", attacks)) == 0
     return tuple(json.loads((tmp / n / "audit.json").read_text()) for n in ("two", "one"))
 
@@ -87,12 +80,7 @@ def test_run_spec_with_audit_over_two_processes(audit_models, audit_corpus, tmp_
             "eval": {"suite": "tofu", "oracle": str(root / "oracle")},
             "audit": {"attacks": ["relearn", "probes"]}, "out": str(tmp_path / "run"), "report": False}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "obliviate.cli", "run",
-                           str(tmp_path / "spec.yaml")], capture_output=True, text=True, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = torchrun(["-m", "obliviate.cli", "run", tmp_path / "spec.yaml"], timeout=900)
     assert proc.stdout.count("results.json") == 1  # one summary, from the first process
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     found = json.loads((tmp_path / "run" / "audit.json").read_text())

@@ -1,22 +1,17 @@
 """Two gloo processes (torchrun) at global batch 4 give the same losses as one process with grad accumulation 2,
 and the two ranks draw different retain examples."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from launch import torchrun
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 
 
 def run(nproc: int, accum: int, out: Path) -> None:
-    torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(WORKER), str(out), str(accum)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torchrun([WORKER, out, accum], nproc=nproc, timeout=300)
 
 
 @pytest.mark.distributed

@@ -9,13 +9,13 @@ floating-point sums (gradients reduce-scattered over processes vs accumulated in
 One torchrun launch runs every case (worker: fsdp_worker.py); the single-process runs happen in this process.
 """
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from launch import torchrun
 
 sys.path.insert(0, str(Path(__file__).parent))
 import fsdp_worker  # noqa: E402
@@ -27,12 +27,7 @@ TOL = 1e-5
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory):
     out = tmp_path_factory.mktemp("fsdp") / "run"
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", str(WORKER), str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torchrun([WORKER, out])
     return out
 
 

@@ -2,12 +2,11 @@
 per-item value, metric, CI and oracle value equal (bit for bit: the same batches, dealt round-robin), only the
 run's timing, date and process count differ. Uses the session's trained tiny target and oracle (20 persons)."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from launch import torchrun
 
 SAME = ("config", "conventions", "metrics", "oracle", "muse", "name", "track", "schema_version", "cost", "training")
 
@@ -22,13 +21,7 @@ def test_two_processes_write_the_results_of_one(trained, corpus, tmp_path):
     from obliviate.cli import main
 
     root = trained[3]
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "obliviate.cli",
-                           *args_for(root, corpus, tmp_path / "two.json")], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    torchrun(["-m", "obliviate.cli", *args_for(root, corpus, tmp_path / "two.json")])
     assert main(args_for(root, corpus, tmp_path / "one.json")) == 0
     two, one = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("two", "one"))
     assert two["timing"]["processes"] == 2 and one["timing"]["processes"] == 1
