@@ -17,7 +17,6 @@ it. A folder whose train.json cannot tell is used, and its step's row says `"che
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,13 +169,12 @@ def _recipe(spec):
 
 def cache_path(data: str, config, split: str, persons: frozenset) -> Path:
     """Where a step oracle is cached: models/<preset>-<split>-minus-<persons hash>-<hash of everything>."""
-    from .demo.settings import cache_key
+    from .demo.settings import cache_key, default_cache_root
     from .models.corpus import corpus_digest
 
     label = f"{split}-minus-{hashlib.sha256(repr(sorted(persons)).encode()).hexdigest()[:10]}"
     key = cache_key(corpus_digest(Path(data)), config.preset, asdict(config), config.seed, label)
-    root = Path(os.environ.get("OBLIVIATE_CACHE") or Path.home() / ".cache" / "obliviate")
-    return root / "models" / f"{config.preset}-{label}-{key}"
+    return default_cache_root() / "models" / f"{config.preset}-{label}-{key}"
 
 
 def stages_for(s, oracle: StepOracle | None, trust_remote_code: bool = False):

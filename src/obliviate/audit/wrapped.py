@@ -55,7 +55,6 @@ def summary(model, seen: dict[str, str]) -> dict | None:
     if kind is None:
         return None
     return {"kind": kind, "weights unchanged": True, "models_seen": seen,
-            "rule": ("weight-level attacks (relearn, quantize, parametric, blind_mia) run on the raw weights, hooks "
+            "rule": (f"weight-level attacks ({', '.join(sorted(WEIGHT_LEVEL))}) run on the raw weights, hooks "
                      "detached: the wrapper does not change them, so these stay residual when the target held the "
-                     "data; behaviour-level attacks (incontext, probes, utf, leaks) query the model through the "
-                     "wrapper's forward/generate")}
+                     "data; the others query the model through the wrapper's forward/generate")}

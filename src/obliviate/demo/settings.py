@@ -62,7 +62,7 @@ class DemoConfig:
     def cache_dir(self) -> Path:
         if self.cache is not None:
             return Path(self.cache)
-        return Path(os.environ.get("OBLIVIATE_CACHE") or Path.home() / ".cache" / "obliviate")
+        return default_cache_root()
 
     def train_recipe_overrides(self) -> dict[str, str]:
         return {**TRAIN_OVERRIDES[self.mode], **{k: str(v) for k, v in self.train_overrides.items()},
@@ -118,6 +118,11 @@ def deep_merge(base: dict, top: dict) -> dict:
     for key, value in top.items():
         out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+def default_cache_root() -> Path:
+    """The trained-model cache when none is given: $OBLIVIATE_CACHE, else ~/.cache/obliviate."""
+    return Path(os.environ.get("OBLIVIATE_CACHE") or Path.home() / ".cache" / "obliviate")
 
 
 def cache_key(corpus_sha256: str, preset: str, recipe: dict, seed: int, split: str) -> str:

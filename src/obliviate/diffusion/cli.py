@@ -30,10 +30,11 @@ def register(subparsers) -> None:
 
 
 def _cache(arg: str | None):
-    import os
     from pathlib import Path
 
-    return Path(arg) if arg else Path(os.environ.get("OBLIVIATE_CACHE") or Path.home() / ".cache" / "obliviate")
+    from obliviate.demo.settings import default_cache_root
+
+    return Path(arg) if arg else default_cache_root()
 
 
 def _demo(args) -> int:

@@ -129,7 +129,8 @@ def run_demo(data: str = "digits", concept: str | None = None, quick: bool = Fal
     side = diffusion_side(cd.x_train.shape[-1])
     x, xt = images(cd.x_train, side), images(cd.x_test, side)
     xp, yp, classes, planting = plant(x, cd.y_train, cd.classes, s.plant_images, s.plant_copies, (c,), seed)
-    memo = (planting, x[list(planting.indices)], replication_threshold(x))
+    threshold = replication_threshold(x)
+    memo = (planting, x[list(planting.indices)], threshold)
     timings, start = {}, time.perf_counter()
     judge = train_judge(x, cd.y_train, xt, cd.y_test, cd.num_classes, seed, s.judge_epochs)
     timings["judge_s"] = time.perf_counter() - start
@@ -156,7 +157,7 @@ def run_demo(data: str = "digits", concept: str | None = None, quick: bool = Fal
                "judge": {"test_accuracy": judge.test_accuracy, "model": "SmallCNN"}, "seed": seed,
                "cache": {"target": tstat, "oracle": ostat}, "quick": quick,
                "planted": {"indices": list(planting.indices), "captions": list(planting.names),
-                           "copies": planting.copies, "threshold": memo[2]}}
+                           "copies": planting.copies, "threshold": threshold}}
     return _write(Path(out), scored, context, olog, timings, say)
 
 

@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from obliviate.errors import ConfigError, DataError, DivergenceError, ModelError
 from obliviate.models import check_pair, pad_id
 from obliviate.models.scoped import seeded
+from obliviate.models.spread import in_lockstep
 from obliviate.results import peak_memory_mb
 
 from . import checkpoint, hooks, sharding, solo, zero
@@ -159,8 +160,7 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         if step_hooks:
             run_key["step_hooks"] = hooks.describe(step_hooks)
         # Sharded runs write no checkpoints (their weights and optimizer state are DTensors).
-        ckpt_root = (Path(out) / "checkpoints" if out is not None and not sharding.is_sharded(model) and not zero3
-                     else None)
+        ckpt_root = Path(out) / "checkpoints" if out is not None and not in_lockstep(model) else None
         log, curve, start, last_good = [], [], 0, None
         if resume:
             found = checkpoint.checkpoints(ckpt_root) if ckpt_root else []

@@ -87,15 +87,9 @@ class OneProcess:
         return tensor.clone()  # the mean or sum over one process
 
     def clip_grad_norm_(self, parameters, max_norm: float, norm_type: float = 2.0) -> torch.Tensor:
-        """accelerate's arithmetic: the norm of the (one) group's total norm, then clipping with it."""
-        from torch.nn.utils import clip_grads_with_norm_, get_total_norm
-
+        """accelerate's arithmetic on one process: torch's total norm of the gradients, then clipping with it."""
         params = [p for p in parameters if p.grad is not None]
-        norms = [get_total_norm([p.grad for p in params], norm_type)] if params else []
-        total = torch.linalg.vector_norm(torch.stack(norms) if norms else torch.zeros(1), norm_type)
-        if max_norm != float("inf"):
-            clip_grads_with_norm_(params, max_norm, total)
-        return total
+        return torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type)
 
     def wait_for_everyone(self) -> None:
         pass

@@ -3,15 +3,15 @@
     accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml -m obliviate.cli unlearn ...
     DS_ACCELERATOR=cpu accelerate launch ... --mixed_precision no ...        # on CPU (gloo), as the test does
 
-accelerate drives DeepSpeed (`prepare` builds the DeepSpeed engine, `backward` runs its backward and its step);
-this module does what the loop needs around that:
+accelerate's `prepare` builds the DeepSpeed engine; the loop calls the engine's `backward` and `step` itself (so
+masks can act between them); this module does what the loop needs around that:
 - `configure`: the DeepSpeed settings the loop owns (micro-batch per process, clipping at train.max_grad_norm),
   written into accelerate's plugin before `prepare`;
 - `shard_reference`: the frozen reference copy (kl, undial, rmu, uncached npo) partitioned too, as an optimizer-free
   DeepSpeed engine (its forward gathers each layer's parameters as it goes);
 - `gather_full`: every process gets a plain model with the trained weights at the end.
-Under ZeRO the gradients are not in `p.grad`; masks go through DeepSpeed's gradient API (masking.py's
-`ZeroHeldMask`). DeepSpeed is not a dependency: install it to use this (`pip install deepspeed`).
+Under ZeRO the gradients are not in `p.grad`; masks go through DeepSpeed's gradient API (`ZeroHeldMask`,
+below). DeepSpeed is not a dependency: install it to use this (`pip install deepspeed`).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ class ZeroHeldMask:
         from deepspeed.utils import safe_get_local_fp32_param
 
         self.params = {n: params[n] for n in masks}
-        self.fixed = {n: self._slice(p, ~(masks[n] != 0)) for n, p in self.params.items()}
+        self.fixed = {n: self._slice(p, masks[n] == 0) for n, p in self.params.items()}
         self.values = {n: safe_get_local_fp32_param(p)[self.fixed[n]].clone() for n, p in self.params.items()}
 
     @staticmethod
