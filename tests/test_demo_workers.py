@@ -34,8 +34,9 @@ def test_pool_starts_every_worker_once_and_reuses_it():
     try:
         started = [f.result(timeout=600) for f in warming]
         assert all(w["import_s"] > 0 for w in started)
-        pids = {w["pid"] for w in started}
         again = [pool.submit(ready).result(timeout=600) for _ in range(4)]
-        assert {w["pid"] for w in again} <= pids  # later jobs run in the same processes: no new start-up
+        # later jobs run in the same two processes: no new start-up (which worker answered which `ready` is not
+        # fixed: under load one worker can answer both before the other has finished importing)
+        assert len({w["pid"] for w in started + again}) <= 2
     finally:
         pool.shutdown()
