@@ -22,6 +22,9 @@ METRIC_COLUMNS = (
     ("frechet_concept", "Fréchet (concept)", "Fréchet distance to real concept images in the judge's feature space "
                                              "(not Inception FID)"),
     ("frechet_other", "Fréchet (others)", "mean over the other classes of the same distance; lower = closer to real"),
+    ("replication", "replication ↓", "share of the planted captions' samples that copy their planted training image "
+                                     "(nearest planted image closer than the 5% quantile of real nearest-neighbour "
+                                     "distances); the oracle never saw the planted images"),
 )
 ATTACK_COLUMNS = (
     ("attack_success", "attack success ↓", "share of samples from attacked prompt embeddings judged as the concept"),
