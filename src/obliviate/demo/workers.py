@@ -21,22 +21,23 @@ SUMMARY_METRICS = ("forget_quality", "model_utility", "privleak", "knowmem_f", "
 _STARTED: dict[str, float] = {}
 
 
-def init_worker(threads: int = 1) -> None:
+LLM_MODULES = ("transformers.models.llama.modeling_llama", "obliviate.engine", "obliviate.eval.suite",
+               "obliviate.models.corpus", "obliviate.run")  # what the LLM demo's jobs use
+
+
+def init_worker(threads: int = 1, preload: tuple[str, ...] = LLM_MODULES) -> None:
     """Setup of a spawned worker process (the demo's own, not the caller's): torch threads, no per-file progress
-    bars from transformers (they interleave), no UserWarnings (every job would repeat the same ones); and every
-    module a job uses imported now, once per worker (its seconds kept for `ready`)."""
+    bars from transformers (they interleave), no UserWarnings (every job would repeat the same ones); and the
+    modules its jobs use (`preload`) imported now, once per worker (its seconds kept for `ready`)."""
     t0 = time.perf_counter()
+    import importlib
     import warnings
 
     import torch
-    import transformers.models.llama.modeling_llama  # noqa: F401  (the models' code: imported on first use)
     from transformers.utils import logging
 
-    import obliviate.engine  # noqa: F401
-    import obliviate.eval.suite  # noqa: F401
-    import obliviate.models.corpus  # noqa: F401
-    import obliviate.run  # noqa: F401
-
+    for name in preload:
+        importlib.import_module(name)
     if threads:
         torch.set_num_threads(threads)
     logging.disable_progress_bar()
@@ -53,14 +54,14 @@ def ready(_: int = 0) -> dict:
     return {"pid": os.getpid(), "import_s": _STARTED.get("import_s", 0.0)}
 
 
-def start_pool(jobs: int):
-    """A spawn-context pool of `jobs` persistent one-thread workers, all started (importing) in the background;
-    returns (pool, futures of their `ready` answers)."""
+def start_pool(jobs: int, preload: tuple[str, ...] = LLM_MODULES):
+    """A spawn-context pool of `jobs` persistent one-thread workers, all started (importing `preload`) in the
+    background; returns (pool, futures of their `ready` answers)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker,
-                               initargs=(1,))
+                               initargs=(1, preload))
     return pool, [pool.submit(ready, i) for i in range(jobs)]
 
 

@@ -1,7 +1,7 @@
 """`obliviate diffusion ...`: the diffusion track's commands.
 
     obliviate diffusion demo [--quick] [--data digits|fashion-mnist] [--concept NAME] [--out DIR] [--cache DIR]
-                             [--methods uce,esd] [--seed N] [--threads N]
+                             [--methods uce,esd] [--seed N] [--jobs N] [--threads N]
     obliviate diffusion methods                                   (= obliviate methods --track diffusion)
 
 Parsing imports neither torch nor diffusers; the demo module loads when the command runs.
@@ -23,7 +23,9 @@ def register(subparsers) -> None:
     d.add_argument("--cache", default=None, help="trained-model cache (default $OBLIVIATE_CACHE or ~/.cache/obliviate)")
     d.add_argument("--methods", default=None, help="comma-separated subset of the methods (default: all)")
     d.add_argument("--seed", type=int, default=0, help="models, sampling and attack seed (default 0)")
-    d.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    d.add_argument("--jobs", type=int, default=None,
+                   help="worker processes, one torch thread each (default 2; 1 with --quick); same numbers either way")
+    d.add_argument("--threads", type=int, default=1, help="torch CPU threads of this process (the machine is shared)")
     d.set_defaults(func=_demo)
     m = sub.add_parser("methods", help="list the diffusion methods (= obliviate methods --track diffusion)")
     m.set_defaults(func=_methods)
@@ -44,7 +46,7 @@ def _demo(args) -> int:
 
     torch.set_num_threads(args.threads)
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip()) if args.methods else None
-    run_demo(args.data, args.concept, args.quick, args.out, _cache(args.cache), methods, args.seed)
+    run_demo(args.data, args.concept, args.quick, args.out, _cache(args.cache), methods, args.seed, jobs=args.jobs)
     return 0
 
 

@@ -114,13 +114,18 @@ def train(x: torch.Tensor, y: torch.Tensor, classes: tuple[str, ...], cfg: Model
                           "recipe": asdict(recipe), "seed": seed}
 
 
+def model_folder(cache_dir: Path, role: str, key: str) -> Path:
+    """Where the cache keeps the model of `role` with cache key `key`."""
+    return Path(cache_dir) / "diffusion" / f"{role}-{key}"
+
+
 def trained(x: torch.Tensor, y: torch.Tensor, classes: tuple[str, ...], keep: list[int], cfg: ModelConfig,
             recipe: Recipe, seed: int, cache_dir: Path | None, role: str,
             log: Callable[[str], None] = print) -> tuple[T2I, dict[str, Any], str]:
     """(model, training log, "cached" | "trained") for the images whose label is in `keep` (all classes' names are
     still in the vocabulary: the oracle can be prompted with the concept it never saw)."""
     key = cache_key(digest(x, y), sorted(keep), cfg, recipe, seed, tuple(classes))
-    folder = cache_dir / "diffusion" / f"{role}-{key}" if cache_dir else None
+    folder = model_folder(cache_dir, role, key) if cache_dir else None
     if folder is not None and (folder / "model.safetensors").is_file():
         model, run = load_t2i(folder)
         log(f"[diffusion] {role}: cached ({folder})")
