@@ -55,6 +55,22 @@ def test_auto_does_not_stack_when_it_would_pad_much(tiny_model, tokenizer):
     assert len(calls) == 1
 
 
+def test_only_a_collective_forward_asks_the_other_processes(tiny_model, tokenizer, monkeypatch):
+    """`auto` agrees with the other processes (an all-reduce) for the model's own forward, not for a reference
+    copy that runs on this process alone (agree=False): a spy on `everywhere` counts the agreements."""
+    import obliviate.engine.forward as fw
+
+    asked = []
+    monkeypatch.setattr(fw, "everywhere", lambda flag: asked.append(flag) or flag)
+    group = [encode_qa(tokenizer, "Who?", "Ada.")] * 2
+    fn = lambda b: forward_logprobs(tiny_model, b)  # noqa: E731
+    stacked_forward(fn, [group, group], tokenizer.pad_token_id, fuse="auto")
+    assert asked == [True]
+    stacked_forward(fn, [group, group], tokenizer.pad_token_id, fuse="auto", agree=False)
+    assert asked == [True]
+    assert fw.in_lockstep(tiny_model) is False  # a plain local model: micro_batch passes agree=False for its copy
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_fused_losses_equal_plain(case, trained, tokenizer, split, trained_state):
     method = case.split("_live")[0].split("_guarded")[0]

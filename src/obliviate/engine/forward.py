@@ -16,7 +16,7 @@ from obliviate.errors import DataError
 from obliviate.methods import Needs, SideNeeds, SideStats
 from obliviate.models import Encoded, ForwardOut, collate, encode_qa, forward_logprobs
 from obliviate.models.scoped import eval_mode
-from obliviate.models.spread import spread, world
+from obliviate.models.spread import in_lockstep, spread, world
 
 
 @dataclass
@@ -93,20 +93,22 @@ class Reference:
 FUSE_SLACK = 1.10
 
 
-def stacked_forward(fn, groups: list[list[Encoded]], pad_id: int, fuse: str = "auto"):
+def stacked_forward(fn, groups: list[list[Encoded]], pad_id: int, fuse: str = "auto", agree: bool = True):
     """[(batch, ForwardOut)] of each group of examples, as `fn(collate(group))` would give it.
 
     Fused: one call of `fn` on the groups stacked (right-padded to the widest), its outputs cut back to each group's
     rows and width; with right padding and causal attention, a row's outputs before its padding do not depend on
     the padding, so the cut equals the separate pass up to float rounding (tests/engine/test_fused.py).
     fuse: "always", "never", or "auto" (stack unless that pads more than FUSE_SLACK times the separate tokens; with
-    several processes, stack only where every process would: see `everywhere`)."""
+    several processes, stack only where every process would: see `everywhere`). agree=False: `fn` is not a
+    collective (a reference copy that runs on this process alone), so the processes need not agree and no all-reduce
+    is spent on it."""
     batches = [collate(g, pad_id) for g in groups]
     widths = [b["input_ids"].shape[1] for b in batches]
     separate = sum(len(g) * w for g, w in zip(groups, widths, strict=True))
     stacked_tokens = sum(len(g) for g in groups) * max(widths)
     fused = len(groups) > 1 and (fuse == "always" or (fuse == "auto" and stacked_tokens <= FUSE_SLACK * separate))
-    if len(groups) > 1 and fuse == "auto":
+    if len(groups) > 1 and fuse == "auto" and agree:
         fused = everywhere(fused)
     if not fused:
         return [(b, fn(b)) for b in batches]
@@ -210,7 +212,7 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
     if with_ref:
         r_logits, r_hidden = (any(getattr(sides[i][2], k) for i in with_ref) for k in ("ref_logits", "ref_hidden"))
         done = stacked_forward(lambda b: ref.forward(b, logits=r_logits, hidden=r_hidden),
-                               [sides[i][1] for i in with_ref], enc.pad_id, fuse)
+                               [sides[i][1] for i in with_ref], enc.pad_id, fuse, agree=in_lockstep(ref.model))
         ref_outs.update({i: out for i, (_, out) in zip(with_ref, done, strict=True)})
     stats = {name: side_stats(batch, out, sn, layer, ref_outs[i], c)
              for i, ((name, _, sn, c), (batch, out)) in enumerate(zip(sides, outs, strict=True))}
