@@ -306,16 +306,23 @@ def load_spec(source: str | Path | dict | RunSpec, sets: list[str] | dict | None
 
 def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
     """The mapping in a YAML file and the 1-based line of every key path in it."""
+    data, lines = yaml_with_lines(path, "the run spec")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the run spec must be a mapping of keys, got {type(data).__name__}")
+    return data, lines
+
+
+def yaml_with_lines(path: Path, what: str) -> tuple[Any, dict[tuple, int]]:
+    """(the document in a YAML file ({} when empty), the 1-based line of every key path in its mappings); a file
+    that cannot be read or parsed is a ConfigError naming the file and `what` it should hold."""
     try:
         text = path.read_text(encoding="utf-8")
         node = yaml.compose(text)
         data = yaml.safe_load(text) or {}
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read the run spec ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read {what} ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the run spec must be a mapping of keys, got {type(data).__name__}")
     lines: dict[tuple, int] = {}
     _key_lines(node, (), lines)
     return data, lines

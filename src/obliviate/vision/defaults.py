@@ -20,8 +20,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from obliviate.config import field_types
 from obliviate.errors import ConfigError
 from obliviate.methods.registry import available, build, get
@@ -84,24 +82,11 @@ def _load(path: Path) -> dict[str, dict[str, Any]]:
 
 def _read(path: Path) -> tuple[dict, dict[tuple, int]]:
     """The mapping in a YAML file and the 1-based line of every key path in it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data, node = yaml.safe_load(text) or {}, yaml.compose(text)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the defaults file ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    from obliviate.spec import yaml_with_lines
+
+    data, lines = yaml_with_lines(path, "the defaults file")
     if not isinstance(data, dict):
         raise DefaultsError(path, 1, "(top level)", "a mapping of method names", type(data).__name__)
-    lines: dict[tuple, int] = {}
-
-    def walk(n, prefix: tuple) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                lines[(*prefix, k.value)] = k.start_mark.line + 1
-                walk(v, (*prefix, k.value))
-
-    walk(node, ())
     return data, lines
 
 
