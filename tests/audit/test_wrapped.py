@@ -101,6 +101,28 @@ def test_an_o3_folder_is_audited_gated(audit_models, audit_corpus, tmp_path):
     assert a["attacks"]["probes"]["checks"] != b["attacks"]["probes"]["checks"]
 
 
+def test_audit_guard_through_the_cli(audit_models, audit_corpus, tmp_path, monkeypatch):
+    """`obliviate audit --guard DIR`: the model is loaded behind the guard read from DIR (here one that flags every
+    prompt, stood in for `Guard.load` so no sentence encoder is needed); audit.json names the guard, quantize saw the
+    raw weights (checks identical to the bare target's) and probes the guarded model (checks differ)."""
+    from obliviate.cli import main
+    from obliviate.guard import Guard
+
+    tok, _, _, root = audit_models
+    asked = []
+    monkeypatch.setattr(Guard, "load", classmethod(lambda cls, where: asked.append(str(where)) or _flag_all_guard(tok)))
+    common = ["--oracle", str(root / "oracle"), "--data", str(audit_corpus), "--attacks", "quantize,probes", "--quiet"]
+    assert main(["audit", "--model", str(root / "target"), "--guard", str(tmp_path / "g"),
+                 "--out", str(tmp_path / "a-eco"), *common]) == 0
+    assert main(["audit", "--model", str(root / "target"), "--out", str(tmp_path / "a-plain"), *common]) == 0
+    assert asked == [str(tmp_path / "g")]
+    a, b = (json.loads((tmp_path / f"a-{n}" / "audit.json").read_text()) for n in ("eco", "plain"))
+    assert a["name"] == "eco" and a["guard"] == str(tmp_path / "g")
+    assert a["wrapper"]["models_seen"] == {"quantize": "raw", "probes": "wrapped"}
+    assert a["attacks"]["quantize"]["checks"] == b["attacks"]["quantize"]["checks"]
+    assert a["attacks"]["probes"]["checks"] != b["attacks"]["probes"]["checks"]
+
+
 def test_guard_on_an_o3_folder_is_refused(audit_corpus, tmp_path):
     import argparse
 
