@@ -1,12 +1,17 @@
 """engine.solo.OneProcess (the loop's accelerator inside `models.spread.alone`) trains exactly as accelerate's
 Accelerator does in one process: weights and logged losses bit-identical after a few clipped, masked steps; and
-`alone` without a process group just runs the block. The two-process path is tests/audit/test_distributed_audit.py."""
+`alone` without a process group just runs the block; over two processes a failure on the first reaches both
+(alone_worker.py). The audit across processes is tests/audit/test_distributed_audit.py."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
+import pytest
 import torch
 
+from launch import torchrun
 from obliviate.engine import unlearn
 from obliviate.engine.solo import OneProcess
 from obliviate.models.spread import alone, is_alone, world
@@ -31,3 +36,12 @@ def test_one_process_stand_in_trains_like_accelerate(trained, tokenizer, split):
 
 def test_alone_without_a_group_runs_the_block_here():
     assert alone(lambda a, b: (a + b, world(), is_alone()), 2, 3) == (5, (0, 1), False)
+
+
+@pytest.mark.distributed
+def test_an_error_in_a_block_run_alone_reaches_every_process(tmp_path):
+    torchrun([Path(__file__).with_name("alone_worker.py"), tmp_path / "out"], timeout=300)
+    first, other = (json.loads((tmp_path / f"out.{r}.json").read_text()) for r in (0, 1))
+    assert first["error"] == ["ValueError", "disk full"]
+    assert other["error"] == ["RuntimeError", "the first process failed in a block it ran alone: ValueError: disk full"]
+    assert first["after"] == other["after"] == 7 and not first["alone_after"] and not other["alone_after"]
