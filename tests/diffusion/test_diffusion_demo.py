@@ -37,6 +37,15 @@ def test_unknown_concept_lists_the_classes(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_16_pixel_images_get_the_preset_without_attention_at_full_resolution():
+    from obliviate.diffusion.demo import FULL, QUICK
+    from obliviate.diffusion.models import preset
+
+    assert FULL.model_preset(8) == "full" and FULL.model_preset(16) == "full16"
+    assert QUICK.model_preset(8) == QUICK.model_preset(16) == "quick"
+    assert preset("full16").cross_attn_levels == (False, True) and preset("full").cross_attn_levels == (True, True)
+
+
 def test_zero_jobs_is_refused(tmp_path, capsys):
     rc = main(["diffusion", "demo", "--quick", "--jobs", "0", "--out", str(tmp_path / "o"),
                "--cache", str(tmp_path / "c")])
