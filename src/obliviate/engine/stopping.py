@@ -177,7 +177,7 @@ class HoldoutStop:
 
     def __call__(self, model, step: int) -> bool:
         """Check at `step`; True when the rule fires now (the run ends, or its finish phase starts)."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         auc, se = delong_auc(*(self.scores(model, s) for s in self.sets[:2]))
         stop, lo, hi = fires(auc, se, self.cfg.level)
         stop = stop and step >= self.cfg.min_steps
@@ -186,7 +186,8 @@ class HoldoutStop:
             retain_nll = _mean(self.scores(model, self.sets[2]))
             stop = stop and retain_nll <= self.retain_nll_0 + self.cfg.retain_tolerance
             check["retain_nll"] = round(retain_nll, 4)
-        self.checks.append({**check, "stop": stop, "seconds": round(time.perf_counter() - t0, 3)})
+        self.checks.append({**check, "stop": stop, "seconds": round(time.perf_counter() - t0, 3),
+                            "cpu_seconds": round(time.thread_time() - c0, 3)})
         if stop and self.fired_at is None:
             self.fired_at = step
         return stop
