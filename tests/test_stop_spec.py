@@ -38,6 +38,8 @@ def test_spec_shorthand_and_bad_values():
     for key, value in (("stop.finish", "rewind"), ("stop.finish_steps", "0"), ("stop.retain_tolerance", "-0.1")):
         line = next(x for x in lines if f"{key}:" in x)  # one line per key: the key, its rule, the value
         assert f"got {value}" in line or f"got '{value}'" in line, line
+    with pytest.raises(ConfigError, match="finish_steps: needs finish: anneal or repair.*finish_steps 4"):
+        load_spec({**base, "stop": {"finish_steps": 4}})  # would be ignored: refused instead
 
 
 @pytest.mark.parametrize("variant", [{}, {"finish": "repair", "finish_steps": 3, "retain_tolerance": 5.0}])

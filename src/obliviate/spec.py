@@ -134,6 +134,13 @@ class StopSection(_Strict):
     finish_steps: int = Field(8, ge=1)
     retain_tolerance: float | None = Field(None, gt=0.0)
 
+    @model_validator(mode="after")
+    def _steps_need_a_finish(self):
+        if "finish_steps" in self.model_fields_set and self.finish == "none":
+            raise ValueError(f"finish_steps: needs finish: anneal or repair (got finish_steps {self.finish_steps} "
+                             "with finish: none)")
+        return self
+
 
 class RunSpec(_Strict):
     name: str | None = None  # results.json's name (default: the method's)
