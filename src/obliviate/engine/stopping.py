@@ -21,8 +21,11 @@ Two options for landing the stopped model in the oracle's band as well (a member
 - Utility guard (`retain_tolerance` = t, nats per answer token): the rule may fire only when the retain set's mean
   answer NLL (over at most `max_items` retain items, scored in the same no-grad check pass) is at most its value
   before the first step + t. The step-0 value is measured when the loop starts (`begin`), not checkpointed.
+Measured on the full demo (BENCHMARKS.md, `bench/stop_finish.py`): `repair` with K 8 lifts npo's utility back into
+the band for ~0.1 % of retraining, but neither option lands npo in the band: where the rule fires its forget quality
+is out of band too, and the guard delays the stop past the cost of the whole run. Both stay opt-in.
 
-    stop = HoldoutStop(tokenizer, forget, holdout, StopConfig(every=8))
+    stop = HoldoutStop(tokenizer, forget, holdout, StopConfig(every=8, finish=Finish("repair", 8)), retain=retain)
     model, log = unlearn(..., stop=stop)            # log["stop"]: the checks and the step it fired at
 """
 from __future__ import annotations
