@@ -133,6 +133,8 @@ def execute(spec: RunSpec, s: Stages):
             results["conventions"][h["option"]] = h["convention"]
     if "stop" in log:
         results["stop"] = log["stop"]
+        if log["stop"].get("convention"):  # a finish phase or the utility guard changes what "stopped" means
+            results["conventions"]["stop"] = log["stop"]["convention"]
     # 5. audit: every attack on the unlearned model and on the oracle alike (identical inputs and seeds)
     if spec.audit is not None:
         results = _audit(spec, s, model, results)
@@ -168,15 +170,16 @@ def holdout_stop(spec: RunSpec, s: Stages):
     """The `stop: holdout` rule bound to this run's forget and holdout records; None without `stop:`."""
     if spec.stop is None:
         return None
-    from .engine.stopping import HoldoutStop, StopConfig
+    from .engine.stopping import Finish, HoldoutStop, StopConfig
     from .errors import ConfigError
 
     if not s.splits.holdout:
         raise ConfigError(f"stop: {spec.stop.rule}: the data ({spec.data}) has no holdout split; rule: stop: holdout "
                           "needs held-out records of the forget set's distribution")
     cfg = StopConfig(every=spec.stop.every, level=spec.stop.level, min_steps=spec.stop.min_steps,
-                     max_items=spec.stop.max_items, seed=spec.seed)
-    return HoldoutStop(s.tokenizer, s.splits.forget, s.splits.holdout, cfg)
+                     max_items=spec.stop.max_items, seed=spec.seed,
+                     finish=Finish(spec.stop.finish, spec.stop.finish_steps), retain_tolerance=spec.stop.retain_tolerance)
+    return HoldoutStop(s.tokenizer, s.splits.forget, s.splits.holdout, cfg, retain=s.splits.retain)
 
 
 def curve_stride(spec: RunSpec, n_forget: int) -> dict[str, int]:

@@ -120,13 +120,26 @@ class GuardSection(_Strict):
 
 class StopSection(_Strict):
     """`stop: holdout`: end the run once a loss-based membership attack can no longer tell the forget set from the
-    data's holdout set (AUC's `level` interval reaches 0.5), checked every `every` steps; `engine/stopping.py`."""
+    data's holdout set (AUC's `level` interval reaches 0.5), checked every `every` steps; `engine/stopping.py`.
+    finish: what follows the firing check: `none` (end there), `anneal` (finish_steps more steps of the method's
+    loss, lr annealed linearly to 0) or `repair` (the same, the retain NLL as the only loss). retain_tolerance: the
+    rule fires only while the retain set's mean answer NLL is at most its step-0 value + this (nats per token)."""
 
     rule: Literal["holdout"] = "holdout"
     every: int = Field(8, ge=1)
     level: float = Field(0.95, gt=0.0, lt=1.0)
     min_steps: int = Field(0, ge=0)
     max_items: int = Field(64, ge=2)
+    finish: Literal["none", "anneal", "repair"] = "none"
+    finish_steps: int = Field(8, ge=1)
+    retain_tolerance: float | None = Field(None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _steps_need_a_finish(self):
+        if "finish_steps" in self.model_fields_set and self.finish == "none":
+            raise ValueError(f"finish_steps: needs finish: anneal or repair (got finish_steps {self.finish_steps} "
+                             "with finish: none)")
+        return self
 
 
 class RunSpec(_Strict):

@@ -166,7 +166,7 @@ def _needs_ref_pass(needs: SideNeeds, cached: torch.Tensor | None) -> bool:
 class MicroBatch:
     """What one micro-batch gives the method's loss, and what the loop logs of it."""
 
-    forget: SideStats  # with .alt when the method asked for alternative answers
+    forget: SideStats | None  # with .alt when the method asked for it; None when `needs.forget.used` is False
     retain: SideStats | None  # None when the method's loss does not use the retain side
     retain_nll: torch.Tensor | None  # scalar, detached: logged, and read by the divergence guard
     tokens: int  # non-padding tokens run through the model (forget, alt and retain)
@@ -180,7 +180,8 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
     reference share one reference forward (`stacked_forward`). with_retain: run the retain examples even when the
     loss does not use them (no grad then): the divergence guard reads their NLL. around: the step hooks' context
     around each side's model forward (engine/hooks.py); a hook must see its side alone, so with hooks the sides'
-    own forwards run one by one (the reference's stay stacked)."""
+    own forwards run one by one (the reference's stay stacked). `needs.forget.used=False` (the stop rule's repair
+    steps) skips the forget side: only the retain side runs."""
     device = next(model.parameters()).device
 
     def cached(name: str) -> torch.Tensor | None:  # (B,) reference sequence log-probs, when the cache has them
@@ -189,8 +190,9 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
         return torch.tensor([enc.ref_seq[name][enc.keys[i]] for i in forget_idx], device=device)
 
     layer = needs.hidden_layer
-    sides = [("forget", [enc.forget[i] for i in forget_idx], needs.forget, cached("forget"))]
-    if needs.alt:
+    sides = [("forget", [enc.forget[i] for i in forget_idx], needs.forget, cached("forget"))] \
+        if needs.forget.used else []
+    if needs.alt and needs.forget.used:
         sides.append(("alt", [enc.alt[i] for i in forget_idx], needs.forget, cached("alt")))
     if with_retain and needs.retain.used:
         sides.append(("retain", [enc.retain[i] for i in retain_idx], needs.retain, None))
@@ -217,8 +219,9 @@ def micro_batch(model, needs: Needs, enc: Encodings, ref: Reference | None, forg
     stats = {name: side_stats(batch, out, sn, layer, ref_outs[i], c)
              for i, ((name, _, sn, c), (batch, out)) in enumerate(zip(sides, outs, strict=True))}
     tokens = sum(int(batch["attention_mask"].sum()) for batch, _ in outs)
-    forget, retain, retain_nll = stats["forget"], stats.get("retain"), None
-    forget.alt = stats.get("alt")
+    forget, retain, retain_nll = stats.get("forget"), stats.get("retain"), None
+    if forget is not None:
+        forget.alt = stats.get("alt")
     if retain is not None:
         retain_nll = retain.mean_token_nll().detach()
     elif with_retain:

@@ -74,7 +74,9 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
     out: writes model/, run.json and checkpoints/; resume=True continues from the newest checkpoint under out.
     step_hooks: run options that act around the loss (UOE, LAT), from `hooks.build_step_hooks`; see engine/hooks.py.
     stop: a callable (model, step) -> bool with an `every` attribute (`engine/stopping.py`), asked every
-    `stop.every` steps; True ends the run there.
+    `stop.every` steps; True ends the run there, or, when it has a `finish` (stopping.Finish), starts that many
+    finish steps at an annealed lr (the method's loss, or the retain NLL alone for `repair`). Its optional
+    `begin(model, start)` runs before the first step, inside the run's wall time.
     Overrides may also be keywords with `__` for the dot: `unlearn(..., method__beta=0.2, train__epochs=3)`.
     """
     # --- Configuration and inputs: every check before any work.
@@ -103,6 +105,10 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         masks = _check_masks(masks, trainable)
         zero3 = zero.is_zero(acc)  # DeepSpeed ZeRO-3 (accelerate launch with its config)
         initial = {n: p.detach().clone() for n, p in trainable.items()} if hasattr(m, "finalize") else None
+        finish = getattr(stop, "finish", None)  # what the run does once the stop rule fires (engine/stopping.py)
+        if initial is not None and finish is not None and finish.kind != "none":
+            raise ConfigError(f"stop.finish: {type(m).__name__} edits the weights after training (finalize), which "
+                              f"would turn the finish steps around too; got finish={finish.kind}, use none")
 
         # --- Data: encoded once; the reference, and its sequence log-probs cached before the first step.
         enc = encode_all(m, needs, tokenizer, forget, retain, train.max_length, pad_id(tokenizer))
@@ -118,7 +124,11 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
         optimizer = torch.optim.AdamW(list(trainable.values()), lr=train.lr, weight_decay=train.weight_decay,
                                       fused=_fusable(trainable.values()))
         with_retain = needs.retain.used or engine.retain_nll_ceiling > 0  # the guard reads the retain NLL
-        sampler = PairingSampler(len(forget), len(retain) if with_retain else 0, train.batch_size, train.seed,
+        repair = finish is not None and finish.uses_retain  # finish steps on the retain side alone
+        if repair and not retain:
+            raise DataError(f"stop.finish={finish.kind}: the retain set is empty", field="retain",
+                            rule="at least one QA record", value=0)
+        sampler = PairingSampler(len(forget), len(retain) if with_retain or repair else 0, train.batch_size, train.seed,
                                  acc.num_processes, acc.process_index, train.grad_accum)
         per_epoch = sampler.steps_per_epoch
         total_steps = train.max_steps or train.epochs * per_epoch
@@ -172,11 +182,16 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
 
         # --- The loop: one optimizer step per iteration.
         t_start = time.perf_counter()
+        if hasattr(stop, "begin"):
+            stop.begin(model, start)  # the stop rule's baseline (its utility guard), part of the run's time
+        fired, finish_lrs = None, []  # the step the stop rule fired at, and the finish steps' lrs after it
         bar = tqdm(total=total_steps, initial=start, desc=f"unlearn {method}", unit="step",
                    disable=not (engine.progress and acc.is_main_process and sys.stderr.isatty()))
         for step in range(start, total_steps):
             t0, c0 = time.perf_counter(), time.thread_time()  # CPU time: robust to other jobs on shared cores
             done = step + 1
+            finishing = fired is not None  # a finish step: stopping.Finish chooses the passes and the loss
+            step_needs = finish.needs(needs) if finishing else needs
 
             # Forward and backward over this process's micro-batches; gradients are all-reduced on the last one.
             micro_batches = sampler.local_batches(step)
@@ -184,11 +199,12 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             sums: dict[str, torch.Tensor] = {}
             tokens = 0
             for k, (forget_idx, retain_idx) in enumerate(micro_batches):
-                hooks.before_forward(step_hooks, enc, forget_idx)  # LAT: the inner attack
+                if step_needs.forget.used:
+                    hooks.before_forward(step_hooks, enc, forget_idx)  # LAT: the inner attack
                 with contextlib.nullcontext() if k == accum - 1 else acc.no_sync(model):
-                    b = micro_batch(model, needs, enc, ref, forget_idx, retain_idx, with_retain, engine.fuse,
-                                    around=hooks.around(step_hooks))
-                    total, loss_terms = m.loss(b.forget, b.retain)
+                    b = micro_batch(model, step_needs, enc, ref, forget_idx, retain_idx,
+                                    with_retain or (finishing and repair), engine.fuse, around=hooks.around(step_hooks))
+                    total, loss_terms = finish.loss(m, b.forget, b.retain) if finishing else m.loss(b.forget, b.retain)
                     total, loss_terms = hooks.add_extra(step_hooks, total, loss_terms)  # UOE: router anchor
                     if zero3:  # DeepSpeed divides by its gradient_accumulation_steps (= accum) itself
                         model.backward(total)
@@ -222,6 +238,10 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
             if held is not None:
                 held.zero_grads()
             lr = scheduler.get_last_lr()[0]
+            if finishing:  # the finish phase's own lr, set where the scheduler sets it (its next step resets it)
+                lr = finish_lrs[done - fired - 1]
+                for group in scheduler.optimizer.param_groups:
+                    group["lr"] = lr
             if zero3:  # the boundary: clipping at train.max_grad_norm (zero.configure) and the update
                 model.step()
                 grad_norm = model.get_global_grad_norm()
@@ -246,16 +266,20 @@ def unlearn(model, tokenizer, forget: list[dict], retain: list[dict], method: st
                                               or done == total_steps))
             if hook is not None and eval_due:
                 curve.append({"step": done, "epoch": round(epoch, 4), "metrics": hook(model, done, epoch)})
-            stopping = stop is not None and done % stop.every == 0 and done < total_steps and stop(model, done)
+            stopping = fired is None and stop is not None and done % stop.every == 0 and done < total_steps \
+                and stop(model, done)
+            if stopping and finish is not None:  # n more steps at an lr annealed from the next step's towards 0
+                fired, finish_lrs = done, finish.lrs(scheduler.get_last_lr()[0], total_steps - done)
+            ending = (stopping and not finish_lrs) or (finishing and done == fired + len(finish_lrs))
             ckpt_due = (engine.checkpoint_every and done % engine.checkpoint_every == 0) or done == total_steps \
-                or stopping
+                or ending
             if ckpt_root and ckpt_due:
                 if acc.is_main_process:
                     checkpoint.save(ckpt_root, done, trainable, optimizer, scheduler,
                                     {"config": run_key, "log": log, "curve": curve}, engine.keep_checkpoints)
                 acc.wait_for_everyone()
                 last_good = checkpoint.step_dir(ckpt_root, done)
-            if stopping:
+            if ending:
                 break
         bar.close()
         seconds = time.perf_counter() - t_start
