@@ -14,11 +14,23 @@ generation, and the process's peak resident memory. Then, same model, same seque
 The last line is JSON: `scoring_speedup`, `token_recycling_speedup` (generation seconds plain / recycled at the
 suite's batch size), `token_recycling_by_batch`, `peak_rss_mb`.
 Run: OMP_NUM_THREADS=1 .venv/bin/python bench/eval_speed.py [--suites all] [--model M --oracle O --persons 20 --facts 6]
+
+--tofu PATH (a TOFU folder in the hub layout) runs the issue-17 comparison workload instead: forget01 (+ perturbed)
+and the first 100 items of retain_perturbed (also the retain split), real_authors and world_facts (+ perturbed),
+written to a temporary folder the TOFU loader reads; untrained `small` Llamas. Tokenizer (--tofu-tokenizer):
+`speed` (default) is bench/speed.py's (trained on its persons workload, 661 tokens, 3,579,392 parameters): the
+issue's figures were taken with it (1,780 sequences, 46,906 generation budget); `tofu` trains one on TOFU's texts
+(--tofu-vocab 664: 3,580,160 parameters; shorter prompts, so 54,523 tokens to generate). The `tofu` suite is run as
+phases in one process, defaults (packed scoring, Token Recycling) before plain paths: one model (the oracle is the
+model itself, so one pass), then model + oracle (a second untrained model). Per phase: process CPU seconds, wall,
+scoring and generation CPU seconds (and wall), sequences scored, tokens generated, peak RSS so far (ru_maxrss only rises:
+a later phase's figure is the maximum of all phases so far).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -112,6 +124,106 @@ def generation(plan, model, tok, sizes: list[int], repeats: int, limit: int | No
     return out
 
 
+TOFU_SUBSET = {"forget01.json": None, "forget01_perturbed.json": None, "full.json": None,
+               "real_authors.json": 100, "real_authors_perturbed.json": 100,
+               "world_facts.json": 100, "world_facts_perturbed.json": 100, "retain_perturbed.json": 100}
+
+
+def tofu_subset(src: Path) -> Path:
+    """A temporary TOFU folder: the configs above cut to their first n items (JSON lines), and retain99 = the same
+    100 retain_perturbed items (question, answer), as the peer scores retain on retain_perturbed."""
+    dst = Path(tempfile.mkdtemp()) / "tofu"
+    dst.mkdir()
+    for name, n in TOFU_SUBSET.items():
+        lines = (src / name).read_text().splitlines()
+        (dst / name).write_text("\n".join(lines[:n]) + "\n")
+    retain = [json.loads(line) for line in (dst / "retain_perturbed.json").read_text().splitlines()]
+    (dst / "retain99.json").write_text("".join(json.dumps({"question": r["question"], "answer": r["answer"]}) + "\n"
+                                               for r in retain))
+    return dst
+
+
+def tofu_texts(src: Path) -> list[str]:
+    out = []
+    for name in ("full.json", "real_authors.json", "world_facts.json"):
+        out += [r["question"] + " " + r["answer"] for r in map(json.loads, (src / name).read_text().splitlines())]
+    return out
+
+
+def tofu_phase(name: str, model, tok, splits, oracle, plain: bool, counter: dict) -> dict:
+    counter.update(tokens=0, scoring_cpu=0.0, generation_cpu=0.0)
+    c0, w0 = time.process_time(), time.perf_counter()
+    r = evaluate(model, tok, splits, oracle=(oracle, tok), suite="tofu", packed=not plain, recycle=not plain)
+    cpu, wall, t = time.process_time() - c0, time.perf_counter() - w0, r["timing"]
+    o = t.get("oracle", {"scoring_s": 0.0, "generation_s": 0.0})
+    row = {"cpu_s": round(cpu, 1), "wall_s": round(wall, 1), "scoring_cpu_s": round(counter["scoring_cpu"], 1),
+           "scoring_wall_s": round(t["scoring_s"] + o["scoring_s"], 1), "sequences": t["sequences"],
+           "generation_cpu_s": round(counter["generation_cpu"], 1),
+           "generation_wall_s": round(t["generation_s"] + o["generation_s"], 1),
+           "generated_tokens": counter["tokens"], "prompts": t["generations"], "peak_rss_mb": round(peak_rss_mb())}
+    print(f"{name:>29}: CPU {cpu:6.1f} s (wall {wall:6.1f} s); scoring CPU {row['scoring_cpu_s']:5.1f} s "
+          f"({t['sequences']} sequences per model), generation CPU {row['generation_cpu_s']:5.1f} s "
+          f"({counter['tokens']} tokens); peak RSS so far {row['peak_rss_mb']} MB", flush=True)
+    return row
+
+
+def counted(counter: dict):
+    """Wrap the suite's scoring pass and generation to add up their process CPU seconds and the new tokens."""
+    import obliviate.eval.suite as suite_mod
+    from obliviate.eval.scoring import ScoreBook
+
+    run, gen = ScoreBook.run, suite_mod.generate_ids
+
+    def scoring(*a, **k):
+        c = time.process_time()
+        out = run(*a, **k)
+        counter["scoring_cpu"] += time.process_time() - c
+        return out
+
+    def generating(*a, **k):
+        c = time.process_time()
+        out = gen(*a, **k)
+        counter["generation_cpu"] += time.process_time() - c
+        counter["tokens"] += sum(len(g) for g in out)
+        return out
+
+    ScoreBook.run, suite_mod.generate_ids = scoring, generating
+
+
+def tofu_main(args) -> int:
+    src = Path(args.tofu)
+    splits = load_splits(f"tofu:{tofu_subset(src)}", "forget01")
+    if args.tofu_tokenizer == "speed":
+        from speed import workload  # bench/speed.py, beside this file
+
+        tok = train_tokenizer([r["question"] + " " + r["answer"] for r in workload(64, 0) + workload(256, 1)],
+                              vocab_size=2048)
+    else:
+        tok = train_tokenizer(tofu_texts(src), vocab_size=args.tofu_vocab)
+    model = build_model("small", tok, seed=0).to(args.device).eval()
+    oracle = build_model("small", tok, seed=1).to(args.device).eval()
+    print(f"TOFU subset {splits.counts()}; vocab {len(tok)}, {n_params(model):,} parameters; baseline RSS "
+          f"{peak_rss_mb():.0f} MB", flush=True)
+    counter: dict = {}
+    counted(counter)
+    rows = {}
+    for plain in (False, True):
+        path = "plain" if plain else "packed+recycled"
+        rows[f"one model, {path}"] = tofu_phase(f"one model, {path}", model, tok, splits, model, plain, counter)
+        if args.tofu_oracle:
+            rows[f"model+oracle, {path}"] = tofu_phase(f"model+oracle, {path}", model, tok, splits, oracle, plain,
+                                                       counter)
+    one = rows["one model, plain"], rows["one model, packed+recycled"]
+    print(json.dumps({"bench": "eval_speed", "workload": "tofu", "device": args.device,
+                      "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                      "parameters": n_params(model), "tokenizer": args.tofu_tokenizer, "vocab": len(tok), "splits": splits.counts(), "phases": rows,
+                      "scoring_speedup": round(one[0]["scoring_cpu_s"] / one[1]["scoring_cpu_s"], 2),
+                      "generation_speedup": round(one[0]["generation_cpu_s"] / one[1]["generation_cpu_s"], 2),
+                      "cpu_speedup": round(one[0]["cpu_s"] / one[1]["cpu_s"], 2),
+                      "peak_rss_mb": max(r["peak_rss_mb"] for r in rows.values())}))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--suites", default="all", help="comma-separated; empty: only the comparisons")
@@ -125,7 +237,15 @@ def main() -> int:
     ap.add_argument("--gen-batch-sizes", default="1,4,16,32")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--max-prompts", type=int, default=None, help="generation comparison on this many prompts")
+    ap.add_argument("--tofu", default=None, help="TOFU folder (hub layout): the issue-17 comparison workload")
+    ap.add_argument("--tofu-tokenizer", choices=("speed", "tofu"), default="speed",
+                    help="speed: bench/speed.py's tokenizer (the issue's workload); tofu: trained on TOFU's texts")
+    ap.add_argument("--tofu-vocab", type=int, default=664, help="tokenizer size for --tofu (664: 3.58M params)")
+    ap.add_argument("--tofu-oracle", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time model + oracle (a second untrained model) for --tofu")
     args = ap.parse_args()
+    if args.tofu:
+        return tofu_main(args)
     corpus = Path(tempfile.mkdtemp()) / "persons"
     generate(corpus, persons=args.persons, facts=args.facts, holdout=args.holdout, seed=0)
     splits = load_splits(corpus, "forget10")

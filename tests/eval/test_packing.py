@@ -117,3 +117,27 @@ def test_other_model_types_keep_the_padded_path(tokenizer, qa_records, monkeypat
     monkeypatch.setattr(scoring, "pack_rows", lambda items: pytest.fail("packed"))
     monkeypatch.setattr(model.config, "model_type", "other")
     assert book.run(model, tokenizer.pad_token_id)[0].logp.size > 0
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_batches_stay_within_the_token_cap(tokenizer, monkeypatch, packed):
+    """A small vocabulary no longer lifts the batch's token budget: with MAX_BATCH_TOKENS = 512 (the floor), 40
+    prompts of 30 tokens each with 2 answers of 20 (one row of 70 packed, or two rows of 50) forward at most 512
+    tokens (padded width x rows) per batch, and every item is still scored."""
+    from obliviate.eval import scoring
+
+    monkeypatch.setattr(scoring, "MAX_BATCH_TOKENS", 512)
+    model = build_model("tiny", tokenizer, seed=0).eval()
+    book = ScoreBook()
+    for i in range(40):
+        prompt = [1] + [(i + j) % 40 + 3 for j in range(29)]
+        for a in range(2):
+            book.add(qa(prompt, [(i * 3 + a + j) % 40 + 3 for j in range(20)]))
+    sizes = []
+    handle = model.register_forward_pre_hook(
+        lambda _m, args, kw: sizes.append((kw.get("input_ids") if "input_ids" in kw else args[0]).numel()),
+        with_kwargs=True)
+    stats = book.run(model, tokenizer.pad_token_id, packed=packed)
+    handle.remove()
+    assert len(stats) == 80 and all(len(s.logp) == 20 for s in stats)
+    assert max(sizes) <= 512 and len(sizes) > 1

@@ -24,6 +24,11 @@ from .packing import pack_rows, packed_default, row_batches, score_rows
 
 MAX_BATCH = 64
 LOGIT_BUDGET = 2**27  # floats of logits per batch (512 MiB in float32): caps batch tokens for large vocabularies
+# Tokens per batch whatever the vocabulary: activations (MLP width, attention's T x T per head, the scored logits'
+# log-softmax) grow with a batch's tokens. Small-vocabulary models otherwise got ~200k-token budgets: on the
+# issue-17 TOFU workload (3.6M-parameter Llama, vocab 661) packed scoring peaked 1.1 GB above the process's base
+# at 64 rows x 384; at 4,096 tokens it peaks 0.4 GB above it and is no slower on CPU (BENCHMARKS.md).
+MAX_BATCH_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class ScoreBook:
         # DDP wraps in .module; its forward may synchronise buffers (a collective), so the inner model is scored.
         model = getattr(model, "module", model)
         vocab = model.get_input_embeddings().weight.shape[0]
-        max_tokens = max(512, LOGIT_BUDGET // vocab)
+        max_tokens = max(512, min(MAX_BATCH_TOKENS, LOGIT_BUDGET // vocab))
         if packed is None:  # the default only where the tree mask is known to reach attention as given
             packed = packed_default() and supports(model)
         if packed:
