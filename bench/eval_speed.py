@@ -216,7 +216,8 @@ def tofu_main(args) -> int:
     one = rows["one model, plain"], rows["one model, packed+recycled"]
     print(json.dumps({"bench": "eval_speed", "workload": "tofu", "device": args.device,
                       "threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                      "parameters": n_params(model), "tokenizer": args.tofu_tokenizer, "vocab": len(tok), "splits": splits.counts(), "phases": rows,
+                      "parameters": n_params(model), "tokenizer": args.tofu_tokenizer, "vocab": len(tok),
+                      "splits": splits.counts(), "phases": rows,
                       "scoring_speedup": round(one[0]["scoring_cpu_s"] / one[1]["scoring_cpu_s"], 2),
                       "generation_speedup": round(one[0]["generation_cpu_s"] / one[1]["generation_cpu_s"], 2),
                       "cpu_speedup": round(one[0]["cpu_s"] / one[1]["cpu_s"], 2),

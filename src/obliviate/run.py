@@ -178,7 +178,8 @@ def holdout_stop(spec: RunSpec, s: Stages):
                           "needs held-out records of the forget set's distribution")
     cfg = StopConfig(every=spec.stop.every, level=spec.stop.level, min_steps=spec.stop.min_steps,
                      max_items=spec.stop.max_items, seed=spec.seed,
-                     finish=Finish(spec.stop.finish, spec.stop.finish_steps), retain_tolerance=spec.stop.retain_tolerance)
+                     finish=Finish(spec.stop.finish, spec.stop.finish_steps),
+                     retain_tolerance=spec.stop.retain_tolerance)
     return HoldoutStop(s.tokenizer, s.splits.forget, s.splits.holdout, cfg, retain=s.splits.retain)
 
 

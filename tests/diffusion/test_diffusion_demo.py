@@ -1,5 +1,6 @@
 """The diffusion demo and its report: bad input is refused with the classes listed; the report renders the metric
-table, the attack table and the sample grid from hand-built results; `--quick` runs end to end in worker processes and gives the same numbers in one process (slow)."""
+table, the attack table and the sample grid from hand-built results; `--quick` runs end to end in worker processes
+and gives the same numbers in one process (slow)."""
 from __future__ import annotations
 
 import json

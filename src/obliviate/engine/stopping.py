@@ -33,7 +33,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from statistics import NormalDist
+from statistics import NormalDist, fmean
 from typing import Literal
 
 import torch
@@ -176,7 +176,7 @@ class HoldoutStop:
         if start > 0:
             raise ConfigError(f"stop.retain_tolerance: the step-0 retain NLL is not checkpointed, so a run with the "
                               f"guard cannot resume (got a resume from step {start}); run it from the start")
-        self.retain_nll_0 = _mean(self.scores(model, self.sets[2]))
+        self.retain_nll_0 = fmean(self.scores(model, self.sets[2]))
 
     def __call__(self, model, step: int) -> bool:
         """Check at `step`; True when the rule fires now (the run ends, or its finish phase starts)."""
@@ -186,7 +186,7 @@ class HoldoutStop:
         stop = stop and step >= self.cfg.min_steps
         check = {"step": step, "auc": round(auc, 4), "lo": round(lo, 4), "hi": round(hi, 4)}
         if self.cfg.retain_tolerance is not None:
-            retain_nll = _mean(self.scores(model, self.sets[2]))
+            retain_nll = fmean(self.scores(model, self.sets[2]))
             stop = stop and retain_nll <= self.retain_nll_0 + self.cfg.retain_tolerance
             check["retain_nll"] = round(retain_nll, 4)
         self.checks.append({**check, "stop": stop, "seconds": round(time.perf_counter() - t0, 3),
@@ -213,7 +213,3 @@ class HoldoutStop:
         if said:
             out["convention"] = "stop: holdout: " + "; ".join(said)
         return out
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
